@@ -1,0 +1,3 @@
+from saftool.cli import main
+
+main()

@@ -1,0 +1,280 @@
+"""Reading and writing records: JSONL (or an Alpaca-style JSON array) in, JSONL out.
+
+* `-` means stdin/stdout.
+* Reading streams line by line and validates each record; a bad line raises `InputError` naming
+  FILE:LINE: FIELD. UTF-8 BOMs and CRLF line ends are accepted.
+* Writing a file is atomic: records go to a temporary file beside the target, which is renamed into
+  place only once everything was written, so a failed or interrupted write leaves no file at all.
+* Appending (for resumable stages) writes whole lines and drops a torn last line left by a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from saftool.errors import InputError
+
+T = TypeVar("T", bound=BaseModel)
+
+STDIO = "-"
+
+
+def display_name(src: str | Path) -> str:
+    return "<stdin>" if str(src) == STDIO else str(src)
+
+
+def _validation_to_input_error(name: str, line: int, exc: ValidationError) -> InputError:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    return InputError(name, line, field, first["msg"])
+
+
+def _open_binary(src: str | Path) -> IO[bytes]:
+    if str(src) == STDIO:
+        return sys.stdin.buffer
+    path = Path(src)
+    if not path.exists():
+        raise InputError(str(path), None, None, "no such file")
+    if path.is_dir():
+        raise InputError(str(path), None, None, "is a directory, expected a JSONL or JSON file")
+    return open(path, "rb")
+
+
+def iter_json_objects(src: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each record of a JSONL file or a JSON array."""
+    name = display_name(src)
+    fh = _open_binary(src)
+    try:
+        first_line = fh.readline()
+        if first_line.startswith(b"\xef\xbb\xbf"):
+            first_line = first_line[3:]
+        if first_line.lstrip().startswith(b"["):
+            yield from _iter_json_array(name, first_line + fh.read())
+            return
+        lineno = 0
+        for raw in _chain_first(first_line, fh):
+            lineno += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(name, lineno, None, f"not valid UTF-8 (byte {exc.start})") from None
+            text = text.strip()
+            if not text:
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(name, lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+            if not isinstance(obj, dict):
+                raise InputError(name, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+def _chain_first(first: bytes, fh: IO[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from fh
+
+
+def _iter_json_array(name: str, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Walk a JSON array element by element so each error still names its line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(name, line, None, f"not valid UTF-8 (byte {exc.start})") from None
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    line = 1 + text.count("\n", 0, pos)
+    scanned = pos
+
+    def skip_ws(p: int) -> int:
+        while p < len(text) and text[p] in " \t\r\n":
+            p += 1
+        return p
+
+    pos = skip_ws(pos)
+    if pos < len(text) and text[pos] == "]":
+        return
+    while True:
+        pos = skip_ws(pos)
+        line += text.count("\n", scanned, pos)
+        scanned = pos
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise InputError(name, exc.lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+        if not isinstance(obj, dict):
+            raise InputError(name, line, None, f"expected a JSON object, got {type(obj).__name__}")
+        yield line, obj
+        pos = skip_ws(end)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+            continue
+        if pos < len(text) and text[pos] == "]":
+            return
+        err_line = 1 + text.count("\n", 0, pos)
+        raise InputError(name, err_line, None, "invalid JSON: expected ',' or ']' in array")
+
+
+def read_records(src: str | Path, model: type[T], *, unique: str | None = "id") -> Iterator[T]:
+    """Stream validated records of `model` from a file or `-`.
+
+    `unique` names a field whose values must not repeat (duplicate ids are an error); pass None to
+    allow repeats or for models without ids.
+    """
+    name = display_name(src)
+    seen: set[Any] = set()
+    check_unique = unique is not None and unique in model.model_fields
+    for lineno, obj in iter_json_objects(src):
+        try:
+            record = model.model_validate(obj)
+        except ValidationError as exc:
+            raise _validation_to_input_error(name, lineno, exc) from None
+        if check_unique:
+            key = getattr(record, unique)
+            if key in seen:
+                raise InputError(name, lineno, unique, f"duplicate value {key!r}")
+            seen.add(key)
+        yield record
+
+
+def to_json_line(record: BaseModel | dict[str, Any]) -> str:
+    if isinstance(record, BaseModel):
+        return record.model_dump_json()
+    return json.dumps(record, ensure_ascii=False)
+
+
+@contextmanager
+def atomic_open(dst: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside `dst`; rename it onto `dst` only if the block succeeds."""
+    path = Path(dst)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_dir(dst: str | Path) -> Iterator[Path]:
+    """Build a directory under a temporary name; it replaces `dst` only if the block succeeds."""
+    path = Path(dst)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_records(records: Iterable[BaseModel | dict[str, Any]], dst: str | Path) -> int:
+    """Write records as JSONL to a file (atomically) or to stdout for `-`. Returns the count."""
+    count = 0
+    if str(dst) == STDIO:
+        out = sys.stdout
+        for record in records:
+            out.write(to_json_line(record) + "\n")
+            count += 1
+        out.flush()
+        return count
+    with atomic_open(dst) as fh:
+        for record in records:
+            fh.write(to_json_line(record) + "\n")
+            count += 1
+    return count
+
+
+def write_json(obj: BaseModel | dict[str, Any], dst: str | Path) -> None:
+    """Write one JSON document (a manifest, a run record) atomically, pretty-printed."""
+    text = obj.model_dump_json(indent=2) if isinstance(obj, BaseModel) else json.dumps(obj, indent=2)
+    with atomic_open(dst) as fh:
+        fh.write(text + "\n")
+
+
+def read_json(src: str | Path, model: type[T]) -> T:
+    path = Path(src)
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError(str(path), None, None, "no such file") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise InputError(str(path), None, field, first["msg"]) from None
+
+
+class JsonlAppender:
+    """Append records to a JSONL file in whole, flushed lines, for stages that resume.
+
+    Opening repairs the file first: a line torn by a kill (no trailing newline) is cut off, so a
+    resumed run neither reads half a record nor glues a new one onto it.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_tail(self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def write(self, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+        lines = [to_json_line(r) + "\n" for r in records]
+        self._fh.write("".join(lines))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return len(lines)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def repair_tail(path: Path) -> None:
+    """Cut a trailing partial line (one not ended by a newline) from `path`, if any."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        size = fh.seek(0, os.SEEK_END)
+        block = 1 << 16
+        pos = size
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                fh.truncate(start + idx + 1)
+                return
+            pos = start
+        fh.truncate(0)

@@ -1,0 +1,72 @@
+"""DuckDB over the store: one view per record kind.
+
+Views (each present once the store holds at least one file of its kind):
+  prompts, evals, mixes  - Item records (with `filename`)
+  manifests              - mix manifests
+  responses              - infer output
+  judgments              - judge output
+  train_runs             - one row per trained model
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from saftool.errors import SaftoolError
+from saftool.store import Store
+
+# view name -> (glob relative to the store root, is newline-delimited)
+VIEWS: dict[str, tuple[str, bool]] = {
+    "prompts": ("prompts/*.jsonl", True),
+    "evals": ("evals/*.jsonl", True),
+    "mixes": ("mixes/*.jsonl", True),
+    "manifests": ("mixes/*.manifest.json", False),
+    "responses": ("responses/*/*.jsonl", True),
+    "judgments": ("judgments/*/*/*.jsonl", True),
+    "train_runs": ("models/*/train_run.json", False),
+}
+
+
+def _files(root: Path, pattern: str) -> list[str]:
+    return sorted(str(p) for p in root.glob(pattern) if not p.name.startswith(".") and p.stat().st_size > 0)
+
+
+def connect(store: Store, views: list[str] | None = None):
+    """An in-memory DuckDB connection with a view per record kind present in the store."""
+    import duckdb
+
+    con = duckdb.connect()
+    for name, (pattern, ndjson) in VIEWS.items():
+        if views is not None and name not in views:
+            continue
+        files = _files(store.root, pattern)
+        if not files:
+            continue
+        fmt = "newline_delimited" if ndjson else "auto"
+        file_list = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * FROM read_json({file_list}, format='{fmt}', "
+            f"union_by_name=true, filename=true, maximum_object_size=67108864)"
+        )
+    return con
+
+
+def present_views(con) -> list[str]:
+    return [row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+
+
+def query(store: Store, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run SQL over the store; returns column names and rows."""
+    import duckdb
+
+    con = connect(store)
+    try:
+        cursor = con.execute(sql)
+    except duckdb.CatalogException as exc:
+        known = ", ".join(present_views(con)) or f"none (the store {store.root} is empty)"
+        raise SaftoolError(f"{str(exc).splitlines()[0]}; views in this store: {known}") from None
+    except duckdb.Error as exc:
+        raise SaftoolError(f"SQL error: {str(exc).splitlines()[0]}") from None
+    columns = [d[0] for d in cursor.description] if cursor.description else []
+    return columns, cursor.fetchall()

@@ -1,0 +1,26 @@
+"""The Alpaca prompt template, exactly as the study (and Stanford Alpaca) used it.
+
+`train` and `infer` both format prompts here, so a model is always asked in the format it was
+trained on.
+"""
+
+from __future__ import annotations
+
+PROMPT_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+
+PROMPT_NO_INPUT = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Response:\n"
+)
+
+
+def format_prompt(instruction: str, input: str | None = "") -> str:
+    """The text the model sees before its answer."""
+    if input:
+        return PROMPT_WITH_INPUT.format(instruction=instruction, input=input)
+    return PROMPT_NO_INPUT.format(instruction=instruction)
