@@ -35,3 +35,14 @@ def shared() -> Path:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def fake_openai(monkeypatch):
+    """A started FakeChatServer with OPENAI_BASE_URL and a dummy key pointed at it."""
+    from tests.fake_openai import FakeChatServer
+
+    with FakeChatServer(slow_seconds=2.0) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key")
+        yield server
