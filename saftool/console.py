@@ -52,11 +52,26 @@ class _Task:
             self._progress.update(self._id, **kwargs)
 
 
+_active = None  # the live rich Progress, shared so nested bars (run -> stage) don't clash
+
+
 @contextmanager
 def progress(description: str, total: float | None) -> Iterator[_Task]:
-    """One rich progress bar on stderr with elapsed and remaining time."""
+    """A rich progress bar on stderr with elapsed and remaining time.
+
+    Nested calls (a `run` bar around a stage's bar) add a row to the one live display instead of
+    opening a second one, which rich does not allow.
+    """
+    global _active
     if not progress_enabled():
         yield _Task(None, None)
+        return
+    if _active is not None:
+        task_id = _active.add_task(description, total=total)
+        try:
+            yield _Task(_active, task_id)
+        finally:
+            _active.remove_task(task_id)
         return
     from rich.progress import (
         BarColumn,
@@ -76,4 +91,8 @@ def progress(description: str, total: float | None) -> Iterator[_Task]:
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=err, transient=False) as bar:
-        yield _Task(bar, bar.add_task(description, total=total))
+        _active = bar
+        try:
+            yield _Task(bar, bar.add_task(description, total=total))
+        finally:
+            _active = None
