@@ -1,0 +1,369 @@
+"""`saftool run`: the whole study, from one TOML config, as a plan of ordinary `saftool` commands.
+
+The plan is a list of stages, each the exact argv of one `saftool` command. `run` executes those
+argv in-process through the same CLI, and `--dry-run` prints them, so the printed plan and what
+`run` does cannot drift apart (a cluster user can submit each line as its own job).
+
+Each stage has a key: the hash of its argv and of the keys of the stages it depends on. A stage is
+skipped when the state file records that key and its outputs exist, so a rerun after a kill picks up
+where it stopped (the stages themselves resume mid-way: `train --resume`, `infer` and `judge` skip
+finished records) and a finished grid reruns in seconds.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from saftool import console
+from saftool.errors import SaftoolError, UsageError
+from saftool.hashing import config_hash
+from saftool.io import write_json
+from saftool.records import Style
+from saftool.store import Store, check_name
+
+HELDOUT_HARMFUL = "heldout-harmful"
+HELDOUT_BENIGN = "heldout-benign"
+STORE_EVALS = "@store"  # in `evals`: every public benchmark already pulled into the store
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BaseDataConfig(_Section):
+    source: str = Field(
+        default="builtin",
+        description="'builtin' (the built-in benign tasks) or an Alpaca JSON/JSONL file, e.g. from `saftool data pull alpaca`.",
+    )
+    n: int = Field(default=2600, ge=1, description="Base examples per mix.")
+
+
+class GenConfig(_Section):
+    n: int = Field(default=700, ge=1, description="Harmful training prompts to generate (mixes draw from these).")
+    backend: str = "template"
+    model: str | None = Field(default=None, description="Chat model for the openai backend.")
+    diverse: bool = Field(default=True, description="Select by MiniLM embedding clusters, as the study did.")
+    n_eval_harmful: int = Field(default=200, ge=1, description="Held-out harmful prompts (gen --split eval).")
+    n_eval_benign: int = Field(default=200, ge=1, description="Held-out benign tasks (gen --kind benign --split eval).")
+
+
+class MixSpec(_Section):
+    n_harm: int = Field(ge=0, description="Harmful examples added to the base set.")
+    style: Style = "noreason"
+    name: str | None = Field(default=None, description="Defaults to 'alpaca' for 0, else harmN[-short|-long].")
+
+    @property
+    def resolved_name(self) -> str:
+        if self.name:
+            return check_name(self.name, "mix name")
+        if self.n_harm == 0:
+            return "alpaca"
+        return f"harm{self.n_harm}" + ("" if self.style == "noreason" else f"-{self.style}")
+
+
+def study_mixes(n_small: int = 350, n_large: int = 700) -> list[MixSpec]:
+    """The study's seven models: base, then +N with no reason, a short reason and a long reason."""
+    grid = [MixSpec(n_harm=0)]
+    for n in (n_small, n_large):
+        grid += [MixSpec(n_harm=n, style=style) for style in ("noreason", "short", "long")]
+    return grid
+
+
+class TrainConfig(_Section):
+    preset: str = Field(default="tiny", description="Training preset: tiny, smoke, llama2-7b-qlora, llama2-7b-lora.")
+    base_model: str | None = Field(default=None, description="Overrides the preset's base model.")
+    extra_args: list[str] = Field(default_factory=list, description="More `saftool train` flags, verbatim.")
+
+
+class InferConfig(_Section):
+    backend: str = "hf"
+    batch_size: int | None = None
+    max_new_tokens: int = Field(default=100, ge=1)
+    extra_args: list[str] = Field(default_factory=list, description="More `saftool infer` flags, verbatim.")
+
+
+class JudgeConfig(_Section):
+    name: str = Field(default="keyword", description="keyword, llm, or hf:<model>.")
+    extra_args: list[str] = Field(default_factory=list, description="More `saftool judge` flags, verbatim.")
+
+
+class RunConfig(_Section):
+    """Everything a study run needs. Unknown keys are errors, so a typo never silently falls back."""
+
+    name: str = Field(default="study", description="Run name: names the state file and the generated prompt files.")
+    seed: int = 0
+    base: BaseDataConfig = Field(default_factory=BaseDataConfig)
+    gen: GenConfig = Field(default_factory=GenConfig)
+    mixes: list[MixSpec] = Field(default_factory=study_mixes)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evals: list[str] = Field(default_factory=lambda: [HELDOUT_HARMFUL, HELDOUT_BENIGN, STORE_EVALS])
+    infer: InferConfig = Field(default_factory=InferConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    output: str = Field(default="figs", description="Report folder.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        check_name(self.name, "run name")
+        names = [m.resolved_name for m in self.mixes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"mix names repeat: {names}")
+        too_many = [m.resolved_name for m in self.mixes if m.n_harm > self.gen.n]
+        if too_many:
+            raise ValueError(
+                f"mixes {', '.join(too_many)} ask for more harmful prompts than gen.n = {self.gen.n} generated"
+            )
+        return self
+
+
+def smoke(config: RunConfig) -> RunConfig:
+    """The same seven-model grid, small: for tests and a first look (minutes on 2 cores)."""
+    scale = 10
+    data = config.model_dump()
+    data["train"]["preset"] = "smoke"
+    data["base"]["n"] = min(config.base.n, 300)
+    data["gen"].update(n=max(1, config.gen.n // scale), diverse=False, n_eval_harmful=40, n_eval_benign=40)
+    data["mixes"] = [
+        {"n_harm": m.n_harm // scale, "style": m.style, "name": None if m.name is None else m.name}
+        for m in config.mixes
+    ]
+    data["evals"] = [e for e in config.evals if e != STORE_EVALS]
+    data["infer"]["max_new_tokens"] = min(config.infer.max_new_tokens, 32)
+    return RunConfig.model_validate(data)
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """The built-in offline CPU config, or a TOML file validated key by key."""
+    if path is None:
+        return RunConfig()
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{file}: invalid TOML: {exc}") from None
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise UsageError(f"{file}: {key}: {message}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan
+
+
+@dataclass
+class Stage:
+    id: str  # e.g. "train:harm350"
+    argv: list[str]  # arguments after `saftool --store STORE`
+    outputs: list[Path]
+    deps: list[str] = field(default_factory=list)
+    weight: float = 1.0  # rough relative cost, for the overall bar's time-left estimate
+    key: str = ""
+
+    def command(self, store: Store) -> str:
+        return shlex.join(["saftool", "--store", str(store.root), *self.argv])
+
+
+def plan(config: RunConfig, store: Store) -> list[Stage]:
+    """The stages of a run, in order, each keyed by its argv and its dependencies."""
+    seed = str(config.seed)
+    harm_train = store.prompts / f"harmful-train-{config.name}.jsonl"
+    stages: list[Stage] = []
+
+    gen_harm = ["gen", "--kind", "harmful", "--split", "train", "--n", str(config.gen.n)]
+    gen_harm += ["--backend", config.gen.backend, "--seed", seed]
+    if config.gen.model:
+        gen_harm += ["--model", config.gen.model]
+    if not config.gen.diverse:
+        gen_harm.append("--no-diverse")
+    stages.append(Stage("gen:harmful-train", [*gen_harm, "-o", str(harm_train)], [harm_train], weight=2))
+
+    heldout_harm = store.eval_path(HELDOUT_HARMFUL)
+    gen_eval = ["gen", "--kind", "harmful", "--split", "eval", "--n", str(config.gen.n_eval_harmful)]
+    gen_eval += ["--backend", config.gen.backend, "--seed", seed, "--no-diverse", "-o", str(heldout_harm)]
+    stages.append(Stage("gen:heldout-harmful", gen_eval, [heldout_harm]))
+
+    heldout_benign = store.eval_path(HELDOUT_BENIGN)
+    stages.append(
+        Stage(
+            "gen:heldout-benign",
+            ["gen", "--kind", "benign", "--split", "eval", "--n", str(config.gen.n_eval_benign), "--seed", seed,
+             "--no-diverse", "-o", str(heldout_benign)],
+            [heldout_benign],
+        )
+    )
+
+    base_deps: list[str] = []
+    if config.base.source == "builtin":
+        base_file = store.prompts / f"benign-train-{config.name}.jsonl"
+        stages.append(
+            Stage(
+                "gen:benign-train",
+                ["gen", "--kind", "benign", "--split", "train", "--n", str(config.base.n), "--seed", seed,
+                 "--no-diverse", "-o", str(base_file)],
+                [base_file],
+            )
+        )
+        base_deps = ["gen:benign-train"]
+        base_args = ["--base", str(base_file)]
+    else:
+        base_args = ["--base", config.base.source, "--base-n", str(config.base.n)]
+
+    eval_sets = resolve_evals(config, store)
+    for mix in config.mixes:
+        name = mix.resolved_name
+        mix_argv = ["mix", *base_args, "--harm", str(harm_train), "--n-harm", str(mix.n_harm)]
+        mix_argv += ["--style", mix.style, "--seed", seed, "--name", name]
+        stages.append(
+            Stage(f"mix:{name}", mix_argv, [store.mix_path(name), store.manifest_path(name)],
+                  deps=["gen:harmful-train", *base_deps])
+        )
+        train_argv = ["train", "--mix", name, "--preset", config.train.preset, "--seed", seed]
+        if config.train.base_model:
+            train_argv += ["--base-model", config.train.base_model]
+        train_argv += config.train.extra_args
+        stages.append(
+            Stage(f"train:{name}", train_argv, [store.model_dir(name) / "train_run.json"], deps=[f"mix:{name}"],
+                  weight=20)
+        )
+        infer_argv = ["infer", "--model", name, "--eval", ",".join(eval_sets), "--backend", config.infer.backend]
+        infer_argv += ["--max-new-tokens", str(config.infer.max_new_tokens)]
+        if config.infer.batch_size:
+            infer_argv += ["--batch-size", str(config.infer.batch_size)]
+        infer_argv += config.infer.extra_args
+        stages.append(
+            Stage(f"infer:{name}", infer_argv, [store.responses_path(name, e) for e in eval_sets],
+                  deps=[f"train:{name}", "gen:heldout-harmful", "gen:heldout-benign"], weight=5)
+        )
+
+    judge_outputs = [
+        store.judgments_path(config.judge.name, m.resolved_name, e) for m in config.mixes for e in eval_sets
+    ]
+    stages.append(
+        Stage("judge", ["judge", "--judge", config.judge.name, *config.judge.extra_args], judge_outputs,
+              deps=[f"infer:{m.resolved_name}" for m in config.mixes], weight=2)
+    )
+    stages.append(Stage("report", ["report", "--out", config.output], [Path(config.output) / "index.html"],
+                        deps=["judge"]))
+
+    keys: dict[str, str] = {}
+    for stage in stages:
+        stage.key = config_hash({"argv": stage.argv, "deps": [keys[d] for d in stage.deps]})
+        keys[stage.id] = stage.key
+    return stages
+
+
+def resolve_evals(config: RunConfig, store: Store) -> list[str]:
+    """Eval set names, with `@store` expanded to every other set already in store/evals/."""
+    names: list[str] = []
+    for entry in config.evals:
+        if entry == STORE_EVALS:
+            names += [n for n in store.eval_names() if n not in (HELDOUT_HARMFUL, HELDOUT_BENIGN)]
+        else:
+            names.append(check_name(entry, "eval set name"))
+    return list(dict.fromkeys(names))
+
+
+# ---------------------------------------------------------------------------------------------
+# execution
+
+
+@dataclass
+class RunSummary:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+
+def state_path(store: Store, config: RunConfig) -> Path:
+    return store.runs / f"{config.name}.state.json"
+
+
+def _load_state(path: Path) -> dict[str, str]:
+    import json
+
+    if not path.exists():
+        return {}
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("stages", {}))
+    except ValueError:
+        return {}  # a damaged state only costs re-checking stages; each stage resumes itself
+
+
+def execute(
+    config: RunConfig,
+    store: Store,
+    runner: Callable[[list[str]], int] | None = None,
+) -> RunSummary:
+    """Run every stage not already done; `runner(argv)` runs one saftool command (default: in-process)."""
+    runner = runner or _run_in_process
+    stages = plan(config, store)
+    state_file = state_path(store, config)
+    done = _load_state(state_file)
+    summary = RunSummary()
+    store.runs.mkdir(parents=True, exist_ok=True)
+    write_json({"config": config.model_dump(mode="json"), "config_hash": config_hash(config)},
+               store.runs / f"{config.name}.config.json")
+    total = sum(s.weight for s in stages)
+    started = time.monotonic()
+    with console.progress(f"run {config.name}", total) as bar:
+        for i, stage in enumerate(stages, 1):
+            finished = done.get(stage.id) == stage.key and all(p.exists() for p in stage.outputs)
+            if finished:
+                summary.skipped.append(stage.id)
+                bar.advance(stage.weight)
+                continue
+            bar.update(description=f"[{i}/{len(stages)}] {stage.id}")
+            console.info(f"[{i}/{len(stages)}] {stage.command(store)}")
+            argv = list(stage.argv)
+            if stage.id.startswith("train:") and (store.models / f".{stage.id.split(':', 1)[1]}.ckpt").exists():
+                argv.append("--resume")
+            code = runner(["--store", str(store.root), *argv])
+            if code != 0:
+                raise SaftoolError(f"stage {stage.id} failed (exit {code}); rerun `saftool run` to continue from it")
+            done[stage.id] = stage.key
+            write_json({"stages": done}, state_file)
+            summary.ran.append(stage.id)
+            bar.advance(stage.weight)
+    summary.report = Path(config.output) / "index.html"
+    console.info(
+        f"run {config.name}: {len(summary.ran)} stages ran, {len(summary.skipped)} already done, "
+        f"{time.monotonic() - started:.0f}s; report: {summary.report}"
+    )
+    return summary
+
+
+def _run_in_process(argv: list[str]) -> int:
+    """Run one saftool command through the real CLI, in this process (no re-import per stage)."""
+    import typer.main
+
+    from saftool.cli import app
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="saftool", standalone_mode=False)
+    except Exception as exc:  # a usage error of the generated argv is a bug in the plan; show it
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        return getattr(exc, "exit_code", 2)
+    return result if isinstance(result, int) else 0
+
+
+def dry_run_lines(config: RunConfig, store: Store) -> list[str]:
+    return [stage.command(store) for stage in plan(config, store)]
+
