@@ -321,7 +321,11 @@ def execute(
     started = time.monotonic()
     with console.progress(f"run {config.name}", total) as bar:
         for i, stage in enumerate(stages, 1):
-            finished = done.get(stage.id) == stage.key and all(p.exists() for p in stage.outputs)
+            finished = (
+                done.get(stage.id) == stage.key
+                and all(p.exists() for p in stage.outputs)
+                and not any(dep in summary.ran for dep in stage.deps)  # fresh inputs: redo
+            )
             if finished:
                 summary.skipped.append(stage.id)
                 bar.advance(stage.weight)

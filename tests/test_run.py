@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from saftool import run
+from saftool.errors import SaftoolError, UsageError
+from saftool.store import Store
+
+
+def _toml(tmp_path, text):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_config_is_the_study_grid():
+    cfg = run.load_config(None)
+    assert [m.resolved_name for m in cfg.mixes] == [
+        "alpaca", "harm350", "harm350-short", "harm350-long", "harm700", "harm700-short", "harm700-long",
+    ]
+    assert cfg.train.preset == "tiny"
+    assert cfg.judge.name == "keyword"
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = _toml(tmp_path, "[gen]\nn = 10\nbogus = 1\n")
+    with pytest.raises(UsageError, match=r"run.toml: gen.bogus: unknown key"):
+        run.load_config(path)
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = _toml(tmp_path, '[gen]\nn = "many"\n')
+    with pytest.raises(UsageError, match=r"run.toml: gen.n: Input should be a valid integer"):
+        run.load_config(path)
+
+
+def test_mix_larger_than_generation_fails_before_anything_runs(tmp_path):
+    path = _toml(tmp_path, "[gen]\nn = 100\n[[mixes]]\nn_harm = 350\n")
+    with pytest.raises(UsageError, match="harm350 ask for more harmful prompts than gen.n = 100"):
+        run.load_config(path)
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(UsageError, match="invalid TOML"):
+        run.load_config(_toml(tmp_path, "[gen\n"))
+    with pytest.raises(UsageError, match="no such config file"):
+        run.load_config(tmp_path / "absent.toml")
+
+
+def test_smoke_keeps_seven_models_but_scales_them():
+    cfg = run.smoke(run.load_config(None))
+    assert len(cfg.mixes) == 7
+    assert [m.resolved_name for m in cfg.mixes][:2] == ["alpaca", "harm35"]
+    assert cfg.train.preset == "smoke"
+    assert run.STORE_EVALS not in cfg.evals
+
+
+def test_stage_keys_chain_through_dependencies(isolated_store):
+    store = Store()
+    cfg = run.load_config(None)
+    keys = {s.id: s.key for s in run.plan(cfg, store)}
+    changed = run.RunConfig.model_validate({**cfg.model_dump(), "gen": {**cfg.gen.model_dump(), "backend": "openai"}})
+    new_keys = {s.id: s.key for s in run.plan(changed, store)}
+    # new harmful prompts -> new mixes, models, answers, verdicts and report; the held-out benign set is untouched
+    assert new_keys["gen:heldout-benign"] == keys["gen:heldout-benign"]
+    for stage in ("gen:harmful-train", "mix:harm350", "train:harm350", "infer:harm350", "judge", "report"):
+        assert new_keys[stage] != keys[stage], stage
+
+
+def test_store_evals_expand_to_pulled_sets(isolated_store):
+    store = Store()
+    store.evals.mkdir(parents=True)
+    for name in ("advbench", "heldout-harmful", "xstest"):
+        (store.evals / f"{name}.jsonl").write_text("")
+    assert run.resolve_evals(run.load_config(None), store) == ["heldout-harmful", "heldout-benign", "advbench", "xstest"]
+
+
+def test_dry_run_lines_are_shell_commands(isolated_store):
+    store = Store()
+    lines = run.dry_run_lines(run.load_config(None), store)
+    assert len(lines) == 4 + 7 * 3 + 2
+    first = shlex.split(lines[0])
+    assert first[:4] == ["saftool", "--store", str(store.root), "gen"]
+    assert lines[-1].endswith("report --out figs")
+
+
+class _RecordingRunner:
+    """Stands in for the CLI to test orchestration alone: records argv, creates each stage's outputs."""
+
+    def __init__(self, stages, fail_on=None):
+        self.by_argv = {tuple(s.argv): s for s in stages}
+        self.calls = []
+        self.fail_on = fail_on
+
+    def __call__(self, argv):
+        stage = self.by_argv[tuple(argv[2:]) if argv[2:][-1] != "--resume" else tuple(argv[2:-1])]
+        self.calls.append(stage.id)
+        if stage.id == self.fail_on:
+            return 1
+        for path in stage.outputs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}\n")
+        return 0
+
+
+def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store()
+    cfg = run.smoke(run.load_config(None))
+    stages = run.plan(cfg, store)
+    failing = _RecordingRunner(stages, fail_on="train:harm35")
+    with pytest.raises(SaftoolError, match="stage train:harm35 failed"):
+        run.execute(cfg, store, runner=failing)
+    before = failing.calls.index("train:harm35")
+
+    resumed = _RecordingRunner(stages)
+    summary = run.execute(cfg, store, runner=resumed)
+    assert resumed.calls[0] == "train:harm35"  # nothing before the failure runs again
+    assert set(summary.skipped) == set(failing.calls[:before])
+    assert len(summary.ran) + len(summary.skipped) == len(stages)
+
+    again = _RecordingRunner(stages)
+    summary = run.execute(cfg, store, runner=again)
+    assert again.calls == [] and summary.ran == []
+    state = json.loads(run.state_path(store, cfg).read_text())
+    assert set(state["stages"]) == {s.id for s in stages}
+
+    # a lost output makes its stage run again, even with a matching key, and what depends on it
+    store.responses_path("harm35", "heldout-harmful").unlink()
+    again = _RecordingRunner(stages)
+    run.execute(cfg, store, runner=again)
+    assert again.calls == ["infer:harm35", "judge", "report"]
