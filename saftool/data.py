@@ -53,7 +53,8 @@ _GH = "https://raw.githubusercontent.com"
 # HEAD is GitHub's default branch; the sha256 pins the content, so a changed upstream is caught.
 _STUDY = f"{_GH}/bablooven/LLM-Safety-and-Alignment-via-Instruction-Tuning/HEAD/Test%20Datasets"
 _STL = f"{_GH}/vinid/safety-tuned-llamas/HEAD/data"
-_STL_LICENCE = "not stated upstream (vinid/safety-tuned-llamas); cite Bianchi et al., ICLR 2024"
+# vinid/safety-tuned-llamas states no licence for its data; cite Bianchi et al., ICLR 2024.
+_STL_LICENCE = "unstated"
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class Dataset:
 
     @property
     def kind_text(self) -> str:
-        return self.kind or "/".join(sorted(set(self.labels.values()), reverse=True))
+        """The kind, or 'mixed' when a label column decides it per row."""
+        return self.kind or "mixed"
 
 
 def _stl(name: str, kind: Kind, rows: int, sha256: str, what: str, category: str | None = None) -> Dataset:
@@ -134,7 +136,7 @@ DATASETS: dict[str, Dataset] = {
             name="do-not-answer",
             description="Do-Not-Answer prompts (English) as used by the study",
             url=f"{_STUDY}/do_not_answer_en.csv",
-            licence="MIT (study repo); original Do-Not-Answer: Apache-2.0",
+            licence="MIT (orig. Apache-2.0)",
             sha256="6e323555dc2231c56f140042ddb5e804532d0b836797192d9eb67247eb6309ba",
             rows=939,
             format="csv",
@@ -145,7 +147,7 @@ DATASETS: dict[str, Dataset] = {
             name="beavertails-eval",
             description="BeaverTails evaluation prompts, 14 harm categories x 50, as used by the study",
             url=f"{_STUDY}/beaver_prompt.csv",
-            licence="MIT (study repo); original BeaverTails: CC-BY-NC-4.0",
+            licence="MIT (orig. CC-BY-NC-4.0)",
             sha256="8524ce1d0f6e75803bc95d1cdc6d5ee5f74d36faf6762aa1d0895b0ff1ea6475",
             rows=700,
             format="csv",

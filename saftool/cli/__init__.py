@@ -75,9 +75,9 @@ def get_store(ctx: typer.Context) -> Store:
 
 
 def _register_commands() -> None:
-    from saftool.cli import run, sql
+    from saftool.cli import data, run, sql
 
-    for module in (run, sql):
+    for module in (data, run, sql):
         module.register(app)
 
 
