@@ -441,9 +441,11 @@ def _csv_rows(path: Path, dataset: Dataset) -> Iterator[tuple[int, dict[str, Any
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         _require_columns(str(path), reader.fieldnames or [], dataset)
+        start = reader.line_num + 1  # a row's first line: cells may span several
         try:
             for row in reader:
-                yield reader.line_num, row
+                yield start, row
+                start = reader.line_num + 1
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(str(path), reader.line_num, None, f"bad CSV: {exc}") from None
 
