@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
-err = Console(stderr=True, highlight=False)
+# soft_wrap: paths and commands in messages must not be folded at 80 columns in logs and pipes
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _quiet = False
 

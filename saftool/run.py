@@ -267,11 +267,13 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
 
 
 def resolve_evals(config: RunConfig, store: Store) -> list[str]:
-    """Eval set names, with `@store` expanded to every other set already in store/evals/."""
+    """Eval set names, with `@store` expanded to every public benchmark pulled into the store."""
+    from saftool.data import pulled_evals
+
     names: list[str] = []
     for entry in config.evals:
         if entry == STORE_EVALS:
-            names += [n for n in store.eval_names() if n not in (HELDOUT_HARMFUL, HELDOUT_BENIGN)]
+            names += pulled_evals(store)
         else:
             names.append(check_name(entry, "eval set name"))
     return list(dict.fromkeys(names))
