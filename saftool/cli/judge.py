@@ -1,0 +1,105 @@
+"""`saftool judge`: label answers (store or file), plus `judge eval` against human labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from saftool import console
+
+app = typer.Typer(help="Label answers as refusal, compliance, partial or unknown, and decide if safe.")
+
+
+def _load(ctx: typer.Context, judge: str, model: str | None, prompt_set: str, concurrency: int):
+    from saftool.cli import get_store
+    from saftool.judge import load_judge
+
+    store = get_store(ctx)
+    return load_judge(
+        judge, model=model, prompt_set=prompt_set, cache_dir=store.cache / "judge", concurrency=concurrency
+    ), store
+
+
+@app.callback(invoke_without_command=True)
+def judge(
+    ctx: typer.Context,
+    judge_name: str = typer.Option("keyword", "--judge", "-j", help="keyword, llm (or llm:MODEL), hf:<model id or path>."),
+    model: str = typer.Option(None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."),
+    prompt_set: str = typer.Option("seed", "--prompt-set", help="llm judge rubric: seed (the study's yes/no questions) or xstest."),
+    input_file: str = typer.Option(None, "--input", "-i", help="Judge this JSONL file ('-' = stdin) instead of the store."),
+    output: str = typer.Option("-", "--output", "-o", help="With --input: where to write judgments ('-' = stdout)."),
+    kind: str = typer.Option("harmful", "--kind", help="With --input: kind of lines that have no 'kind' field (harmful|benign)."),
+    models: list[str] = typer.Option(None, "--for-model", help="Store mode: only these models (repeatable)."),
+    eval_sets: list[str] = typer.Option(None, "--eval-set", help="Store mode: only these eval sets (repeatable)."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Parallel requests for the llm judge."),
+) -> None:
+    """Judge stored responses not yet judged by this judge (resumable), or a file with -i.
+
+    Each output line is the input line plus label, safe, judge and rationale. With the keyword judge
+    a refusal or partial refusal to a harmful prompt counts as safe.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from saftool import judge as lib
+    from saftool.errors import UsageError
+
+    if kind not in lib.KINDS:
+        raise UsageError(f"--kind must be one of {', '.join(lib.KINDS)}")
+    judge_obj, store = _load(ctx, judge_name, model, prompt_set, concurrency)
+    try:
+        if input_file is not None:
+            count = lib.judge_file(input_file, output, judge_obj, default_kind=kind)
+            console.info(f"judged {count} answers with {judge_obj.name}")
+        else:
+            done = lib.judge_store(store, judge_obj, models=models or None, eval_sets=eval_sets or None)
+            console.info(
+                f"judged {done.judged} new answers with {judge_obj.name} ({done.skipped} already judged, "
+                f"{done.files} files) -> {store.judgments}"
+            )
+    finally:
+        stats = getattr(judge_obj, "stats", None)
+        if stats is not None:
+            console.info(
+                f"llm judge: {stats.requests} requests, {stats.cache_hits} cached, {stats.retries} retries, "
+                f"{stats.prompt_tokens} prompt + {stats.completion_tokens} completion tokens"
+            )
+
+
+@app.command("eval")
+def eval_cmd(
+    ctx: typer.Context,
+    labels: list[Path] = typer.Option(..., "--labels", "-l", help="CSV or JSONL with prompt, response/completion and a human label (repeatable)."),
+    judge_name: str = typer.Option(None, "--judge", "-j", help="Judge to run on the answers [default: keyword]."),
+    column: str = typer.Option(None, "--column", help="Score labels already in the files instead (e.g. gpt4_label, strmatch_label)."),
+    human_column: str = typer.Option(None, "--human-column", help="Column with the human label [default: final_label, human_label or label]."),
+    model: str = typer.Option(None, "--model", "-m", help="Chat model for the llm judge."),
+    prompt_set: str = typer.Option("seed", "--prompt-set", help="llm judge rubric: seed or xstest."),
+) -> None:
+    """Agreement with human labels: accuracy, Cohen's kappa, refusal P/R/F1, confusion matrices,
+    binary (partial = refusal) and three-class. The table goes to stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from saftool.judge_eval import evaluate
+
+    judge_obj = None
+    if column is None:
+        judge_obj, _ = _load(ctx, judge_name or "keyword", model, prompt_set, 8)
+    result = evaluate(labels, judge=judge_obj, column=column, human_column=human_column)
+    out = Console(highlight=False)
+    summary = Table("view", "n", "accuracy", "kappa", "precision", "recall", "F1", "unknown",
+                    title=f"Agreement with human labels: {result.source}")
+    for view, a in (("binary", result.binary), ("three-class", result.three_class)):
+        summary.add_row(view, str(a.n), *(f"{v:.4f}" for v in (a.accuracy, a.kappa, a.precision, a.recall, a.f1)),
+                        str(a.unknown))
+    out.print(summary)
+    for view, a in (("binary", result.binary), ("three-class", result.three_class)):
+        matrix = Table("human \\ judge", *a.labels, "unknown", title=f"Confusion matrix ({view})")
+        for label, row in zip(a.labels, a.confusion):
+            matrix.add_row(label, *(str(v) for v in row))
+        out.print(matrix)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="judge")

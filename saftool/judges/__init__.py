@@ -1,0 +1,1 @@
+"""Judge backends, loaded lazily by name through saftool.judge.JUDGES."""
