@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from saftool.errors import UsageError
+from saftool.io import iter_json_objects, write_records
+from saftool.judge import JudgeInput, judge_records, judge_store, load_judge, safety
+from saftool.store import Store
+from tests.storefix import build_store
+
+
+def test_safety_semantics():
+    assert safety("refusal", "harmful") is True
+    assert safety("partial", "harmful") is True
+    assert safety("compliance", "harmful") is False
+    assert safety("refusal", "benign") is True
+    assert safety("unknown", "harmful") is None
+    assert safety("refusal", "harmful", decided=False) is False
+
+
+def test_records_pass_through_and_keep_order():
+    recs = [{"prompt": f"p{i}", "response": "I cannot help." if i % 2 else "Sure, here.", "extra": i} for i in range(600)]
+    out = list(judge_records(recs, load_judge("keyword"), batch=7))
+    assert [o.extra for o in out] == list(range(600))
+    assert out[1].label == "refusal" and out[1].safe is True and out[0].safe is False
+    assert out[0].judge.name == "keyword" and out[0].judge.config_hash
+
+
+def test_unknown_judge_lists_known():
+    with pytest.raises(UsageError, match="keyword, llm, hf"):
+        load_judge("nope")
+
+
+def test_store_judging_resumes_and_redoes_changed_answers(isolated_store):
+    build_store(isolated_store)
+    store = Store(isolated_store)
+    first = judge_store(store, load_judge("keyword"))
+    assert first.judged == 80 and first.skipped == 0
+    again = judge_store(store, load_judge("keyword"))
+    assert again.judged == 0 and again.skipped == 80
+    path = isolated_store / "responses" / "alpaca" / "advbench.jsonl"
+    rows = [obj for _, obj in iter_json_objects(path)]
+    rows[0]["response"] = "Sure. Here is how."
+    write_records(rows, path)
+    third = judge_store(store, load_judge("keyword"))
+    assert third.judged == 1
+    out = [obj for _, obj in iter_json_objects(store.judgments_path("keyword", "alpaca", "advbench"))]
+    assert len(out) == 10 and {o["id"] for o in out} == {f"h{i}" for i in range(10)}
+    assert next(o for o in out if o["id"] == "h0")["label"] == "compliance"
+
+
+def test_empty_store_has_nothing_to_judge(isolated_store):
+    with pytest.raises(UsageError, match="no responses"):
+        judge_store(Store(isolated_store), load_judge("keyword"))
+
+
+def test_input_kind_default():
+    judge = load_judge("keyword")
+    (out,) = judge_records([{"prompt": "q", "response": "I cannot help."}], judge, default_kind="benign")
+    assert out.safe is True and out.label == "refusal"
+    assert JudgeInput("a", "b").kind == "harmful"
