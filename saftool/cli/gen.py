@@ -1,0 +1,91 @@
+"""`saftool gen`: harmful prompts with refusals, or built-in benign tasks, as JSONL records."""
+
+from __future__ import annotations
+
+import typer
+
+from saftool.records import DEFAULT_REFUSAL
+
+
+def gen(
+    ctx: typer.Context,
+    n: int = typer.Option(700, "--n", min=1, help="Number of records."),
+    kind: str = typer.Option(
+        "harmful", "--kind", help="harmful (prompts + refusals) or benign (tasks + answers)."
+    ),
+    split: str = typer.Option("train", "--split", help="train, or eval: a held-out family never in train."),
+    style: str = typer.Option("noreason", "--style", help="Refusal in `output`: noreason, short or long."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same output, byte for byte."),
+    backend: str = typer.Option(
+        "template", "--backend", help="template (offline) or openai (needs --model or openai:MODEL)."
+    ),
+    model: str = typer.Option(
+        None, "--model", help="Chat model for --backend openai [default: gpt-4o-mini]."
+    ),
+    diverse: bool = typer.Option(
+        True, "--diverse/--no-diverse", help="Pick one prompt per embedding cluster (all-MiniLM-L6-v2)."
+    ),
+    candidates: int = typer.Option(
+        None, "--candidates", min=1, help="Candidates before diverse selection [default: max(3000, 4n)]."
+    ),
+    question_fraction: float = typer.Option(
+        0.5, "--question-fraction", min=0.0, max=1.0, help="Share of questions; the rest are statements."
+    ),
+    refusal: str = typer.Option(
+        DEFAULT_REFUSAL, "--refusal", help="The template refusal (all styles start with it)."
+    ),
+    concurrency: int = typer.Option(
+        8, "--concurrency", min=1, help="Parallel requests for --backend openai."
+    ),
+    output: str = typer.Option(
+        None, "-o", "--output", help="FILE, or - for stdout [default: store/prompts/KIND-SPLIT-...jsonl]."
+    ),
+) -> None:
+    """Generate harmful prompts with abstention answers (or benign tasks with exact answers).
+
+    Every harmful record has `output` in --style and `responses` in all three styles, so
+    `saftool mix --style` can restyle one prompt set; the same --seed and --n give the same
+    instructions in every style.
+
+    Examples:
+
+      saftool gen --n 700                        # 700 diverse prompts, template refusal
+
+      saftool gen --n 350 --style long --seed 1  # refusals with a full reason
+
+      saftool gen --n 200 --split eval           # held-out phrasings for evaluation
+
+      saftool gen --kind benign --n 3000         # built-in benign tasks (train split)
+
+      saftool gen --backend openai --model gpt-4o-mini --n 700   # uses OPENAI_API_KEY / OPENAI_BASE_URL
+
+      saftool gen --n 20 -o - | saftool mix --harm - --n-harm 20 --name pipe -o -
+    """
+    from saftool import console
+    from saftool.cli import get_store
+    from saftool.gen import GenConfig, default_path, generate
+    from saftool.io import write_records
+
+    config = GenConfig(
+        kind=kind,
+        n=n,
+        split=split,
+        style=style,
+        seed=seed,
+        backend=backend,
+        model=model,
+        diverse=diverse,
+        candidates=candidates,
+        question_fraction=question_fraction,
+        refusal=refusal,
+        concurrency=concurrency,
+    ).checked()
+    store = get_store(ctx)
+    dst = output or str(default_path(config, store))
+    count = write_records(generate(config, store), dst)
+    if dst != "-":
+        console.info(f"wrote {count} {kind} records to {dst}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gen")(gen)
