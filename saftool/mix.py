@@ -1,0 +1,237 @@
+"""`mix`: base instructions plus N harmful prompts with refusals, shuffled into one training set.
+
+    from saftool.mix import MixConfig, build_mix
+    items, manifest = build_mix(MixConfig(name="harm700", n_harm=700), store)
+
+Base examples come from an Alpaca JSON/JSONL file or, by default, the built-in benign tasks. Harmful
+examples are the first `n_harm` items of a gen file (gen orders its output so every prefix is
+balanced by category and form, hence harm350 is a subset of harm700 from the same file), restyled to
+`style` from each item's stored `responses`. Held-out (`split: eval`) items are refused as input,
+since training on them would leak the evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from saftool import __version__
+from saftool.errors import InputError, UsageError
+from saftool.hashing import config_hash, file_sha256
+from saftool.io import STDIO, atomic_open, display_name, iter_json_objects, read_records, write_json
+from saftool.records import STYLES, AlpacaExample, InputDigest, Item, MixManifest, Provenance
+from saftool.store import Store, check_name
+
+BUILTIN_BASE = "builtin:benign"
+COUNTED_FIELDS = ("source", "kind", "category", "style", "form")
+
+
+class MixConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Mix name: store/mixes/NAME.jsonl.")
+    n_harm: int = Field(default=700, ge=0, description="Harmful examples to add.")
+    style: str | None = Field(
+        default=None, description="Restyle harmful outputs; None keeps each item's style."
+    )
+    seed: int = 0
+    base: str | None = Field(
+        default=None, description="Alpaca JSON/JSONL file; None = built-in benign tasks."
+    )
+    base_n: int = Field(default=3000, ge=0, description="Size of the built-in base set.")
+    harm: str | None = Field(default=None, description="Gen file or '-'; None = newest in the store.")
+
+
+def default_name(n_harm: int, style: str | None) -> str:
+    """The study's model names: alpaca, harm350, harm350-short, harm700-long, ..."""
+    if n_harm == 0:
+        return "alpaca"
+    return f"harm{n_harm}" if style in (None, "noreason") else f"harm{n_harm}-{style}"
+
+
+def read_base(src: str | Path) -> Iterator[Item]:
+    """Items from an Alpaca file (plain instruction/input/output rows) or a saftool JSONL.
+
+    Plain Alpaca rows become benign items with id `alpaca-LINE`; rows with a `kind` are read as items.
+    """
+    name = display_name(src)
+    for lineno, obj in iter_json_objects(src):
+        try:
+            if "kind" in obj:
+                item = Item.model_validate(obj)
+            else:
+                row = AlpacaExample.model_validate(obj)
+                item = Item(
+                    id=f"alpaca-{lineno}",
+                    instruction=row.instruction,
+                    input=row.input or "",
+                    output=row.output,
+                    kind="benign",
+                    source="alpaca",
+                )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InputError(name, lineno, ".".join(map(str, first["loc"])) or None, first["msg"]) from None
+        if item.split == "eval":
+            raise InputError(
+                name, lineno, "split", "held-out (eval) item in a training base; it would leak the evaluation"
+            )
+        yield item
+
+
+class _Digest:
+    """Hash of records as read, for inputs that are not files (stdin, the built-in set)."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.records = 0
+
+    def tap(self, items) -> Iterator[Item]:
+        for item in items:
+            self.sha.update(item.model_dump_json().encode() + b"\n")
+            self.records += 1
+            yield item
+
+
+def _digest(src: str, tap: _Digest) -> InputDigest:
+    if src == STDIO or src == BUILTIN_BASE:
+        return InputDigest(path=display_name(src), sha256=tap.sha.hexdigest(), records=tap.records)
+    return InputDigest(path=str(src), sha256=file_sha256(src), records=tap.records)
+
+
+def _harmful(src: str, n: int, style: str | None, tap: _Digest) -> list[Item]:
+    """The first n harmful items of `src`, restyled; an error says how many exist if too few.
+
+    The whole input is read (and tapped for its digest) so the count of what exists is exact.
+    """
+    name = display_name(src)
+    chosen: list[Item] = []
+    available = 0
+    for item in tap.tap(read_records(src, Item)):
+        if item.kind != "harmful":
+            continue
+        if item.split == "eval":
+            raise InputError(
+                name, None, "split", f"item {item.id} is held out (eval); train on a --split train gen file"
+            )
+        available += 1
+        if len(chosen) < n:
+            chosen.append(_restyle(item, style, name))
+    if available < n:
+        raise UsageError(f"asked for {n} harmful examples but {name} holds only {available}")
+    return chosen
+
+
+def _restyle(item: Item, style: str | None, name: str) -> Item:
+    if style is None or style == item.style:
+        return item.model_copy(update={"responses": None})
+    text = (item.responses or {}).get(style)
+    if not text:
+        raise InputError(
+            name,
+            None,
+            "responses",
+            f"item {item.id} has no {style!r} refusal; regenerate it with saftool gen",
+        )
+    return item.model_copy(update={"output": text, "style": style, "responses": None})
+
+
+def build_mix(config: MixConfig, store: Store | None = None) -> tuple[list[Item], MixManifest]:
+    """The shuffled mix and its manifest (whose `path` and `sha256` the writer fills in)."""
+    store = store or Store()
+    check_name(config.name, "mix name")
+    if config.style is not None and config.style not in STYLES:
+        raise UsageError(f"unknown style {config.style!r}; choose one of: {', '.join(STYLES)}")
+
+    harm: list[Item] = []
+    inputs: list[InputDigest] = []
+    if config.n_harm:
+        harm_src = config.harm or _newest_harm(store)
+        tap = _Digest()
+        harm = _harmful(harm_src, config.n_harm, config.style, tap)
+        inputs.append(_digest(harm_src, tap))
+
+    base_src = config.base or BUILTIN_BASE
+    tap = _Digest()
+    if config.base:
+        base = list(tap.tap(read_base(config.base)))
+    else:
+        from saftool.benign import benign_items
+
+        base = list(tap.tap(benign_items(config.base_n, split="train", seed=config.seed)))
+    inputs.insert(0, _digest(base_src, tap))
+
+    items = base + harm
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise UsageError(f"id {item.id!r} appears in both the base and the harmful input")
+        seen.add(item.id)
+    random.Random(config.seed).shuffle(items)
+
+    styles = {item.style for item in harm}
+    counts = {
+        field: dict(sorted(Counter(str(getattr(i, field) or "none") for i in items).items()))
+        for field in COUNTED_FIELDS
+    }
+    manifest = MixManifest(
+        name=config.name,
+        path="",
+        n_total=len(items),
+        n_harmful=len(harm),
+        n_benign=len(items) - len(harm),
+        style=styles.pop() if len(styles) == 1 else None,
+        seed=config.seed,
+        counts=counts,
+        inputs=inputs,
+        sha256="",
+        provenance=Provenance(
+            generator="mix", version=__version__, seed=config.seed, config_hash=config_hash(config)
+        ),
+    )
+    return items, manifest
+
+
+def _newest_harm(store: Store) -> str:
+    path = store.newest_prompts("harmful", "train")
+    if path is None:
+        raise UsageError(
+            f"no harmful prompts in {store.prompts}; make some with `saftool gen --n 700` or pass --harm FILE"
+        )
+    return str(path)
+
+
+def manifest_path_for(output: Path) -> Path:
+    """NAME.jsonl -> NAME.manifest.json, beside the mix file."""
+    stem = output.name[: -len(".jsonl")] if output.name.endswith(".jsonl") else output.name
+    return output.with_name(f"{stem}.manifest.json")
+
+
+def write_mix(items: list[Item], manifest: MixManifest, dst: str | Path) -> MixManifest:
+    """Write the mix (atomically, or to stdout for '-') and, for a file, its manifest beside it.
+
+    Returns the manifest with `path` and `sha256` filled in.
+    """
+    digest = hashlib.sha256()
+    if str(dst) == STDIO:
+        out = sys.stdout
+        for item in items:
+            line = item.model_dump_json() + "\n"
+            digest.update(line.encode())
+            out.write(line)
+        out.flush()
+        return manifest.model_copy(update={"path": STDIO, "sha256": digest.hexdigest()})
+    with atomic_open(dst) as fh:
+        for item in items:
+            line = item.model_dump_json() + "\n"
+            digest.update(line.encode())
+            fh.write(line)
+    done = manifest.model_copy(update={"path": str(dst), "sha256": digest.hexdigest()})
+    write_json(done, manifest_path_for(Path(dst)))
+    return done
