@@ -99,7 +99,9 @@ def _to_input(obj: dict[str, Any], default_kind: str) -> JudgeInput:
     return JudgeInput(str(obj["prompt"]), str(obj["response"]), kind)
 
 
-def _judgments(judge: Judge, objs: Sequence[dict[str, Any]], default_kind: str) -> Iterator[tuple[int, Judgment]]:
+def _judgments(
+    judge: Judge, objs: Sequence[dict[str, Any]], default_kind: str
+) -> Iterator[tuple[int, Judgment]]:
     info = judge_info(judge)
     inputs = [_to_input(obj, default_kind) for obj in objs]
     for i, verdict in judge.judge(inputs):
@@ -148,7 +150,9 @@ def read_judge_input(src: str | Path) -> Iterator[dict[str, Any]]:
     for lineno, obj in iter_json_objects(src):
         for field in ("prompt", "response"):
             if field not in obj:
-                raise InputError(name, lineno, field, "missing; a judge input line needs 'prompt' and 'response'")
+                raise InputError(
+                    name, lineno, field, "missing; a judge input line needs 'prompt' and 'response'"
+                )
             if not isinstance(obj[field], str):
                 raise InputError(name, lineno, field, f"expected a string, got {type(obj[field]).__name__}")
         yield obj
@@ -235,7 +239,11 @@ def _existing(out: Path, info: JudgeInfo, current: set) -> set:
     seen: set = set()
     for _, obj in iter_json_objects(out):
         key = (obj.get("id"), obj.get("response"))
-        if key in current and key not in seen and (obj.get("judge") or {}).get("config_hash") == info.config_hash:
+        if (
+            key in current
+            and key not in seen
+            and (obj.get("judge") or {}).get("config_hash") == info.config_hash
+        ):
             valid.append(obj)
             seen.add(key)
         else:

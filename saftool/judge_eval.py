@@ -25,9 +25,15 @@ HUMAN_COLUMNS = ("final_label", "human_label", "label")
 RESPONSE_COLUMNS = ("response", "completion")
 THREE = ("compliance", "refusal", "partial")
 _NAMES = {
-    "1_full_compliance": "compliance", "2_full_refusal": "refusal", "3_partial_refusal": "partial",
-    "compliance": "compliance", "refusal": "refusal", "partial": "partial",
-    "full_compliance": "compliance", "full_refusal": "refusal", "partial_refusal": "partial",
+    "1_full_compliance": "compliance",
+    "2_full_refusal": "refusal",
+    "3_partial_refusal": "partial",
+    "compliance": "compliance",
+    "refusal": "refusal",
+    "partial": "partial",
+    "full_compliance": "compliance",
+    "full_refusal": "refusal",
+    "partial_refusal": "partial",
 }
 
 
@@ -54,9 +60,13 @@ def _checked(path: Path, rows, human_column: str | None) -> Iterator[dict[str, A
         response = next((c for c in RESPONSE_COLUMNS if c in row), None)
         human = human_column or next((c for c in HUMAN_COLUMNS if c in row), None)
         if response is None or "prompt" not in row:
-            raise InputError(str(path), line, None, "needs a 'prompt' and a 'response' (or 'completion') column")
+            raise InputError(
+                str(path), line, None, "needs a 'prompt' and a 'response' (or 'completion') column"
+            )
         if human is None or human not in row:
-            raise InputError(str(path), line, None, f"no human label column (one of {', '.join(HUMAN_COLUMNS)})")
+            raise InputError(
+                str(path), line, None, f"no human label column (one of {', '.join(HUMAN_COLUMNS)})"
+            )
         human_label = normalize_label(row[human])
         if human_label == "unknown":
             raise InputError(str(path), line, human, f"unknown human label {row[human]!r}")

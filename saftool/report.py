@@ -84,14 +84,19 @@ def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | N
         raise SaftoolError(f"no judgments by {judge} name a model, eval_set and kind; nothing to score")
     tables = [
         Table(f"Scores (judge: {judge})", SCORE_COLUMNS, scores),
-        Table("Pooled per model", ("model", "safety", "safety_low", "safety_high", "conservativeness",
-                                   "cons_low", "cons_high"), _rows(con, q.pooled(con))),
+        Table(
+            "Pooled per model",
+            ("model", "safety", "safety_low", "safety_high", "conservativeness", "cons_low", "cons_high"),
+            _rows(con, q.pooled(con)),
+        ),
     ]
     if compare:
         models = {r["model"] for r in _rows(con, q.MODELS)}
         for name in compare:
             if name not in models:
-                raise UsageError(f"unknown model {name!r} for --compare; judged models: {', '.join(sorted(models))}")
+                raise UsageError(
+                    f"unknown model {name!r} for --compare; judged models: {', '.join(sorted(models))}"
+                )
         sql, params = q.compare(con, *compare)
         paired = _rows(con, sql, params)
         for row in paired:
@@ -130,7 +135,9 @@ def _figures(scores: list[dict[str, Any]], pooled: list[dict[str, Any]], out: Pa
             groups.setdefault((row["metric"], row["eval_set"]), []).append(row)
     for (metric, eval_set), rows in groups.items():
         if metric == "conservativeness":
-            paths += report_plot.conservativeness_bars(rows, eval_set, out, f"conservativeness_{slug(eval_set)}")
+            paths += report_plot.conservativeness_bars(
+                rows, eval_set, out, f"conservativeness_{slug(eval_set)}"
+            )
         elif metric == "safety":
             paths += report_plot.safety_lines(rows, eval_set, out, f"safety_{slug(eval_set)}")
     if pooled:
@@ -147,8 +154,12 @@ def _fmt(value: Any) -> str:
 
 
 def markdown(table: Table) -> str:
-    lines = [f"### {table.title}", "", "| " + " | ".join(table.columns) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines = [
+        f"### {table.title}",
+        "",
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "|".join("---" for _ in table.columns) + "|",
+    ]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in table.columns) + " |" for r in table.rows]
     return "\n".join(lines)
 
@@ -182,7 +193,9 @@ def index_html(result: ReportResult) -> str:
     for path in result.figures:
         if path.suffix == ".png":
             data = base64.b64encode(path.read_bytes()).decode()
-            parts.append(f"<figure><img alt='{html.escape(path.stem)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{html.escape(path.stem)}</figcaption></figure>")
+            parts.append(
+                f"<figure><img alt='{html.escape(path.stem)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(path.stem)}</figcaption></figure>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -53,7 +53,9 @@ def safety_lines(rows: Rows, eval_set: str, out: Path, stem: str) -> list[Path]:
     scores = [r["score"] for r in rows]
     ax.errorbar(x, scores, yerr=_errors(rows), marker="o", capsize=4, label=eval_set)
     for xi, score in zip(x, scores):
-        ax.annotate(f"{score:.2f}", (xi, score), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        ax.annotate(
+            f"{score:.2f}", (xi, score), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+        )
     ax.set_xticks(x, [r["model"] for r in rows], rotation=15)
     ax.set_ylim(0, 105)
     ax.grid(True, alpha=0.4)

@@ -24,7 +24,9 @@ JUDGES = "SELECT judge.name AS judge, count(*) AS n FROM judgments GROUP BY ALL 
 
 def _has(con, view: str, column: str | None = None) -> bool:
     if column is None:
-        return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [view]).fetchone()[0])
+        return bool(
+            con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [view]).fetchone()[0]
+        )
     return bool(
         con.execute(
             "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?", [view, column]

@@ -19,7 +19,10 @@ def test_safety_semantics():
 
 
 def test_records_pass_through_and_keep_order():
-    recs = [{"prompt": f"p{i}", "response": "I cannot help." if i % 2 else "Sure, here.", "extra": i} for i in range(600)]
+    recs = [
+        {"prompt": f"p{i}", "response": "I cannot help." if i % 2 else "Sure, here.", "extra": i}
+        for i in range(600)
+    ]
     out = list(judge_records(recs, load_judge("keyword"), batch=7))
     assert [o.extra for o in out] == list(range(600))
     assert out[1].label == "refusal" and out[1].safe is True and out[0].safe is False

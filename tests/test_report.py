@@ -62,7 +62,9 @@ def test_models_in_experiment_order_not_alphabetical(store, isolated_store):
     build_more = isolated_store / "responses" / "a-700"
     build_more.mkdir(parents=True)
     (build_more / "advbench.jsonl").write_text(
-        (isolated_store / "responses" / "alpaca" / "advbench.jsonl").read_text().replace('"alpaca"', '"a-700"')
+        (isolated_store / "responses" / "alpaca" / "advbench.jsonl")
+        .read_text()
+        .replace('"alpaca"', '"a-700"')
     )
     (isolated_store / "models" / "a-700").mkdir()
     (isolated_store / "models" / "a-700" / "train_run.json").write_text('{"name": "a-700", "mix": "mix700"}')
@@ -79,7 +81,9 @@ def test_models_in_experiment_order_not_alphabetical(store, isolated_store):
 def test_unknown_is_counted_apart(store, isolated_store):
     path = isolated_store / "judgments" / "keyword" / "alpaca" / "advbench.jsonl"
     lines = path.read_text().splitlines()
-    lines[0] = lines[0].replace('"label":"refusal"', '"label":"unknown"').replace('"safe":true', '"safe":null')
+    lines[0] = (
+        lines[0].replace('"label":"refusal"', '"label":"unknown"').replace('"safe":true', '"safe":null')
+    )
     path.write_text("\n".join(lines) + "\n")
     _, tables = compute(store)
     row = next(r for r in tables[0].rows if r["model"] == "alpaca" and r["metric"] == "safety")

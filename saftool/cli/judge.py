@@ -24,14 +24,28 @@ def _load(ctx: typer.Context, judge: str, model: str | None, prompt_set: str, co
 @app.callback(invoke_without_command=True)
 def judge(
     ctx: typer.Context,
-    judge_name: str = typer.Option("keyword", "--judge", "-j", help="keyword, llm (or llm:MODEL), hf:<model id or path>."),
-    model: str = typer.Option(None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."),
-    prompt_set: str = typer.Option("seed", "--prompt-set", help="llm judge rubric: seed (the study's yes/no questions) or xstest."),
-    input_file: str = typer.Option(None, "--input", "-i", help="Judge this JSONL file ('-' = stdin) instead of the store."),
-    output: str = typer.Option("-", "--output", "-o", help="With --input: where to write judgments ('-' = stdout)."),
-    kind: str = typer.Option("harmful", "--kind", help="With --input: kind of lines that have no 'kind' field (harmful|benign)."),
+    judge_name: str = typer.Option(
+        "keyword", "--judge", "-j", help="keyword, llm (or llm:MODEL), hf:<model id or path>."
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."
+    ),
+    prompt_set: str = typer.Option(
+        "seed", "--prompt-set", help="llm judge rubric: seed (the study's yes/no questions) or xstest."
+    ),
+    input_file: str = typer.Option(
+        None, "--input", "-i", help="Judge this JSONL file ('-' = stdin) instead of the store."
+    ),
+    output: str = typer.Option(
+        "-", "--output", "-o", help="With --input: where to write judgments ('-' = stdout)."
+    ),
+    kind: str = typer.Option(
+        "harmful", "--kind", help="With --input: kind of lines that have no 'kind' field (harmful|benign)."
+    ),
     models: list[str] = typer.Option(None, "--for-model", help="Store mode: only these models (repeatable)."),
-    eval_sets: list[str] = typer.Option(None, "--eval-set", help="Store mode: only these eval sets (repeatable)."),
+    eval_sets: list[str] = typer.Option(
+        None, "--eval-set", help="Store mode: only these eval sets (repeatable)."
+    ),
     concurrency: int = typer.Option(8, "--concurrency", help="Parallel requests for the llm judge."),
 ) -> None:
     """Judge stored responses not yet judged by this judge (resumable), or a file with -i.
@@ -69,10 +83,23 @@ def judge(
 @app.command("eval")
 def eval_cmd(
     ctx: typer.Context,
-    labels: list[Path] = typer.Option(..., "--labels", "-l", help="CSV or JSONL with prompt, response/completion and a human label (repeatable)."),
-    judge_name: str = typer.Option(None, "--judge", "-j", help="Judge to run on the answers [default: keyword]."),
-    column: str = typer.Option(None, "--column", help="Score labels already in the files instead (e.g. gpt4_label, strmatch_label)."),
-    human_column: str = typer.Option(None, "--human-column", help="Column with the human label [default: final_label, human_label or label]."),
+    labels: list[Path] = typer.Option(
+        ...,
+        "--labels",
+        "-l",
+        help="CSV or JSONL with prompt, response/completion and a human label (repeatable).",
+    ),
+    judge_name: str = typer.Option(
+        None, "--judge", "-j", help="Judge to run on the answers [default: keyword]."
+    ),
+    column: str = typer.Option(
+        None, "--column", help="Score labels already in the files instead (e.g. gpt4_label, strmatch_label)."
+    ),
+    human_column: str = typer.Option(
+        None,
+        "--human-column",
+        help="Column with the human label [default: final_label, human_label or label].",
+    ),
     model: str = typer.Option(None, "--model", "-m", help="Chat model for the llm judge."),
     prompt_set: str = typer.Option("seed", "--prompt-set", help="llm judge rubric: seed or xstest."),
 ) -> None:
@@ -88,11 +115,24 @@ def eval_cmd(
         judge_obj, _ = _load(ctx, judge_name or "keyword", model, prompt_set, 8)
     result = evaluate(labels, judge=judge_obj, column=column, human_column=human_column)
     out = Console(highlight=False)
-    summary = Table("view", "n", "accuracy", "kappa", "precision", "recall", "F1", "unknown",
-                    title=f"Agreement with human labels: {result.source}")
+    summary = Table(
+        "view",
+        "n",
+        "accuracy",
+        "kappa",
+        "precision",
+        "recall",
+        "F1",
+        "unknown",
+        title=f"Agreement with human labels: {result.source}",
+    )
     for view, a in (("binary", result.binary), ("three-class", result.three_class)):
-        summary.add_row(view, str(a.n), *(f"{v:.4f}" for v in (a.accuracy, a.kappa, a.precision, a.recall, a.f1)),
-                        str(a.unknown))
+        summary.add_row(
+            view,
+            str(a.n),
+            *(f"{v:.4f}" for v in (a.accuracy, a.kappa, a.precision, a.recall, a.f1)),
+            str(a.unknown),
+        )
     out.print(summary)
     for view, a in (("binary", result.binary), ("three-class", result.three_class)):
         matrix = Table("human \\ judge", *a.labels, "unknown", title=f"Confusion matrix ({view})")

@@ -11,9 +11,13 @@ from saftool import console
 
 def report(
     ctx: typer.Context,
-    out: Path = typer.Option(Path("figs"), "--out", "-o", help="Folder for scores.csv/md, figures and index.html."),
-    judge: str = typer.Option(None, "--judge", "-j", help="Whose judgments to score [default: keyword if present]."),
-    compare: tuple[str, str] = typer.Option((None, None), "--compare", help="Exact McNemar test between two models."),
+    out: Path = typer.Option(
+        Path("figs"), "--out", "-o", help="Folder for scores.csv/md, figures and index.html."
+    ),
+    judge: str = typer.Option(
+        None, "--judge", "-j", help="Whose judgments to score [default: keyword if present]."
+    ),
+    compare: tuple[str, str] = typer.Option(None, "--compare", help="Exact McNemar test between two models."),
 ) -> None:
     """Safety, conservativeness and helpfulness per model and eval set (n, %, 95% Wilson interval,
     unknown apart), the study's figures (PNG + SVG) and a self-contained index.html.
@@ -23,7 +27,7 @@ def report(
     from saftool.report import report as run_report
     from saftool.report import rich_table
 
-    pair = compare if all(compare) else None
+    pair = tuple(compare) if compare and all(compare) else None
     result = run_report(get_store(ctx), out, judge=judge, compare=pair)
     for table in result.tables:
         console.err.print(rich_table(table))

@@ -46,7 +46,9 @@ class HFJudge:
 
     version = VERSION
 
-    def __init__(self, spec: str, *, batch_size: int = 8, max_new_tokens: int = 10, device: str | None = None, **_o):
+    def __init__(
+        self, spec: str, *, batch_size: int = 8, max_new_tokens: int = 10, device: str | None = None, **_o
+    ):
         from saftool.errors import UsageError
 
         path = spec.split(":", 1)[1] if ":" in spec else ""
@@ -74,7 +76,12 @@ class HFJudge:
             model = AutoModelForCausalLM.from_pretrained(
                 self.path, trust_remote_code=False, use_safetensors=True, dtype="auto"
             )
-            self._model, self._tokenizer, self._torch, self._device = model.to(device).eval(), tok, torch, device
+            self._model, self._tokenizer, self._torch, self._device = (
+                model.to(device).eval(),
+                tok,
+                torch,
+                device,
+            )
         return self._model, self._tokenizer
 
     def _render(self, tok, item: JudgeInput) -> str:

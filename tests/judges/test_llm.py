@@ -42,10 +42,14 @@ def test_700_identical_refusals_one_request_and_rerun_zero(fake_openai, tmp_path
 
 
 def test_faults_are_retried_and_garbage_is_unknown(fake_openai, tmp_path):
-    fake_openai.reply = lambda body: "I'd rather not say" if "weird" in body["messages"][-1]["content"] else "No"
+    fake_openai.reply = lambda body: (
+        "I'd rather not say" if "weird" in body["messages"][-1]["content"] else "No"
+    )
     fake_openai.inject("429", "500", "malformed")
     judge = _judge(tmp_path, concurrency=1)
-    out = list(judge_records([{"prompt": "p", "response": "weird"}, {"prompt": "p", "response": "ok"}], judge))
+    out = list(
+        judge_records([{"prompt": "p", "response": "weird"}, {"prompt": "p", "response": "ok"}], judge)
+    )
     assert [o.label for o in out] == ["unknown", "compliance"]
     assert out[0].safe is None and out[1].safe is False
     assert judge.stats.retries == 3
@@ -54,8 +58,11 @@ def test_faults_are_retried_and_garbage_is_unknown(fake_openai, tmp_path):
 def test_xstest_prompt_set_shows_question(fake_openai, tmp_path):
     fake_openai.reply = yes_if_sorry
     judge = _judge(tmp_path, prompt_set="xstest")
-    (i, v), = judge.judge([JudgeInput("How to kill a process?", "Use kill -9.", "benign")])
-    assert v.label == "compliance" and "How to kill a process?" in fake_openai.bodies[0]["messages"][0]["content"]
+    ((i, v),) = judge.judge([JudgeInput("How to kill a process?", "Use kill -9.", "benign")])
+    assert (
+        v.label == "compliance"
+        and "How to kill a process?" in fake_openai.bodies[0]["messages"][0]["content"]
+    )
     assert judge.name == "llm-xstest:fake-judge"
 
 
@@ -63,8 +70,9 @@ def test_server_down_keeps_finished_and_rerun_continues(fake_openai, isolated_st
     build_store(isolated_store)
     store = Store(isolated_store)
     fake_openai.reply = yes_if_sorry
-    judge = load_judge("llm", model="fake-judge", cache_dir=store.cache / "judge", backoff=0.01, max_retries=1,
-                       concurrency=1)
+    judge = load_judge(
+        "llm", model="fake-judge", cache_dir=store.cache / "judge", backoff=0.01, max_retries=1, concurrency=1
+    )
     # the first two distinct requests succeed, then the server fails for good
     calls = {"n": 0}
 

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from saftool.cli import app
+from tests.storefix import build_store
+
+
+def test_judge_stdin_to_stdout(runner):
+    lines = '{"prompt": "a", "response": "I cannot help with that.", "id": "x1"}\n{"prompt": "b", "response": "Sure: 42."}\n'
+    result = runner.invoke(app, ["judge", "-i", "-"], input=lines)
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["label"] for o in out] == ["refusal", "compliance"]
+    assert out[0]["id"] == "x1" and out[0]["safe"] is True and out[0]["judge"]["name"] == "keyword"
+    assert "rationale" in out[0]
+
+
+def test_missing_response_is_file_line_error(runner, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"prompt": "a", "response": "x"}\n{"prompt": "b"}\n')
+    result = runner.invoke(app, ["judge", "-i", str(src)])
+    assert result.exit_code == 2
+    assert f"error: {src}:2: response: missing" in result.stderr
+    assert result.stdout == ""
+
+
+def test_judge_store_then_again(runner, isolated_store):
+    build_store(isolated_store)
+    first = runner.invoke(app, ["judge"])
+    assert first.exit_code == 0, first.output
+    assert "judged 80 new answers" in first.stderr and first.stdout == ""
+    again = runner.invoke(app, ["judge"])
+    assert "judged 0 new answers" in again.stderr
+
+
+def test_llm_judge_server_down_message(runner, fake_openai, isolated_store):
+    build_store(isolated_store)
+    fake_openai.always_fail("500")
+    result = runner.invoke(app, ["judge", "--judge", "llm", "--model", "m"], env={"SAFTOOL_NO_PROGRESS": "1"})
+    assert result.exit_code == 1
+    assert "0 of" in result.stderr and "rerun to continue" in result.stderr
+    assert "sk-test-secret-key" not in result.stderr
+
+
+def test_judge_eval_on_a_small_file(runner, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "prompt,completion,final_label\n"
+        'a,"I cannot help with that.",2_full_refusal\n'
+        'b,"Sure, 42.",1_full_compliance\n'
+        'c,"I won\'t do that, but here are some tips:\n1. rest",3_partial_refusal\n'
+    )
+    result = runner.invoke(app, ["judge", "eval", "--labels", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert "binary" in result.stdout and "three-class" in result.stdout and "1.0000" in result.stdout
+
+
+def test_shell_pipeline(tmp_path):
+    proc = subprocess.run(
+        f'printf \'{{"prompt":"p","response":"I cannot do that."}}\\n\' | {sys.executable} -m saftool judge -i - | '
+        f"{sys.executable} -c \"import sys,json; print(json.loads(sys.stdin.readline())['label'])\"",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env={"SAFTOOL_STORE": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "refusal"
