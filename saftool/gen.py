@@ -29,9 +29,8 @@ from saftool.store import Store
 
 KINDS = ("harmful", "benign")
 SPLITS = ("train", "eval")
-# Candidates looked at per prompt kept when selecting for diversity (700 kept from about 3,000).
-MIN_CANDIDATES = 3000
-CANDIDATES_PER_ITEM = 4
+# Candidates looked at per prompt kept when selecting for diversity: the study kept 700 of about 3,000.
+CANDIDATES_PER_ITEM = 3000 / 700
 
 
 class GenConfig(BaseModel):
@@ -48,7 +47,7 @@ class GenConfig(BaseModel):
     model: str | None = Field(default=None, description="Chat model for the openai backend.")
     diverse: bool = Field(default=True, description="Select by embedding clusters instead of at random.")
     candidates: int | None = Field(
-        default=None, description="Candidates before diverse selection [default: max(3000, 4n)]."
+        default=None, description="Candidates before diverse selection [default: 3000 per 700 kept]."
     )
     question_fraction: float = Field(default=0.5, ge=0.0, le=1.0, description="Share of questions.")
     refusal: str = Field(default=DEFAULT_REFUSAL, min_length=1, description="The template refusal.")
@@ -65,7 +64,7 @@ class GenConfig(BaseModel):
         return self
 
     def pool_size(self) -> int:
-        return self.candidates or max(MIN_CANDIDATES, CANDIDATES_PER_ITEM * self.n)
+        return self.candidates or math.ceil(CANDIDATES_PER_ITEM * self.n)
 
 
 def _choose(value: str, choices, what: str) -> None:

@@ -61,6 +61,7 @@ def read_base(src: str | Path) -> Iterator[Item]:
     Plain Alpaca rows become benign items with id `alpaca-LINE`; rows with a `kind` are read as items.
     """
     name = display_name(src)
+    seen: set[str] = set()
     for lineno, obj in iter_json_objects(src):
         try:
             if "kind" in obj:
@@ -82,6 +83,9 @@ def read_base(src: str | Path) -> Iterator[Item]:
             raise InputError(
                 name, lineno, "split", "held-out (eval) item in a training base; it would leak the evaluation"
             )
+        if item.id in seen:
+            raise InputError(name, lineno, "id", f"duplicate value {item.id!r}")
+        seen.add(item.id)
         yield item
 
 

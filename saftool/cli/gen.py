@@ -26,7 +26,7 @@ def gen(
         True, "--diverse/--no-diverse", help="Pick one prompt per embedding cluster (all-MiniLM-L6-v2)."
     ),
     candidates: int = typer.Option(
-        None, "--candidates", min=1, help="Candidates before diverse selection [default: max(3000, 4n)]."
+        None, "--candidates", min=1, help="Candidates before diverse selection [default: 3000 per 700 kept]."
     ),
     question_fraction: float = typer.Option(
         0.5, "--question-fraction", min=0.0, max=1.0, help="Share of questions; the rest are statements."

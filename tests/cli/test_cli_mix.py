@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from saftool.cli import app
+from saftool.records import Item, MixManifest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _gen(runner, *args):
+    result = runner.invoke(app, ["gen", "--no-diverse", *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_mix_defaults_to_newest_gen_file_and_study_names(runner, isolated_store):
+    _gen(runner, "--n", "30")
+    result = runner.invoke(app, ["mix", "--n-harm", "20", "--style", "short", "--base-n", "100"])
+    assert result.exit_code == 0, result.output
+    mix = isolated_store / "mixes" / "harm20-short.jsonl"
+    manifest = MixManifest.model_validate_json(
+        (isolated_store / "mixes" / "harm20-short.manifest.json").read_text()
+    )
+    assert manifest.n_total == 120 and manifest.style == "short"
+    assert len(mix.read_text().splitlines()) == 120
+    assert str(mix) in result.stderr and result.stdout == ""
+
+
+def test_mix_reads_harm_from_stdin(runner, isolated_store):
+    gen = _gen(runner, "--n", "15", "-o", "-")
+    result = runner.invoke(
+        app,
+        ["mix", "--harm", "-", "--n-harm", "15", "--base-n", "10", "--name", "fromstdin"],
+        input=gen.stdout,
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((isolated_store / "mixes" / "fromstdin.manifest.json").read_text())
+    assert manifest["inputs"][1]["path"] == "<stdin>" and manifest["inputs"][1]["records"] == 15
+
+
+def test_mix_to_stdout_writes_no_manifest(runner, isolated_store):
+    _gen(runner, "--n", "10")
+    result = runner.invoke(app, ["mix", "--n-harm", "10", "--base-n", "5", "--name", "p", "-o", "-"])
+    assert result.exit_code == 0
+    assert len([Item.model_validate_json(line) for line in result.stdout.splitlines()]) == 15
+    assert not (isolated_store / "mixes").exists()
+
+
+def test_n_harm_zero_is_the_plain_base_model(runner, isolated_store):
+    result = runner.invoke(app, ["mix", "--n-harm", "0", "--base-n", "50"])
+    assert result.exit_code == 0, result.output
+    assert len((isolated_store / "mixes" / "alpaca.jsonl").read_text().splitlines()) == 50
+
+
+def test_too_many_harmful_is_exit_2_and_names_the_count(runner, isolated_store):
+    _gen(runner, "--n", "10", "-o", str(isolated_store / "h.jsonl"))
+    result = runner.invoke(app, ["mix", "--harm", str(isolated_store / "h.jsonl"), "--n-harm", "11"])
+    assert result.exit_code == 2
+    assert (
+        result.stderr.strip()
+        == f"error: asked for 11 harmful examples but {isolated_store / 'h.jsonl'} holds only 10"
+    )
+    assert not (isolated_store / "mixes").exists()
+
+
+def test_bad_name_and_style(runner, isolated_store):
+    bad_name = runner.invoke(app, ["mix", "--n-harm", "0", "--name", "../escape"])
+    assert bad_name.exit_code == 2
+    assert "invalid mix name '../escape'" in bad_name.stderr
+    bad_style = runner.invoke(app, ["mix", "--n-harm", "0", "--style", "rude", "--name", "x"])
+    assert bad_style.exit_code == 2
+    assert bad_style.stderr.strip() == "error: unknown style 'rude'; choose one of: noreason, short, long"
+
+
+def test_real_shell_pipeline(tmp_path):
+    saftool = Path(sys.executable).parent / "saftool"
+    env = {
+        **os.environ,
+        "SAFTOOL_STORE": str(tmp_path / "store"),
+        "PATH": f"{saftool.parent}:{os.environ['PATH']}",
+    }
+    command = "saftool gen --n 20 -o - | saftool mix --harm - --n-harm 20 --name pipe -o - | wc -l"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3020"  # 3000 built-in benign + 20 harmful, and nothing else on stdout
+    assert "Traceback" not in done.stderr
