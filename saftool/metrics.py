@@ -1,7 +1,8 @@
 """Answer normalisation for exact match, shared by `infer` benchmarks and `report`'s SQL.
 
-A prediction matches its reference when both agree after trimming whitespace, lower-casing and
-dropping trailing full stops, so "Paris." matches "paris" but "Paris, France" does not.
+A prediction matches its reference when both agree after trimming whitespace and dropping trailing
+full stops, so "Paris." matches "Paris" but "paris" and "Paris, France" do not. Case counts: some
+built-in tasks (write a word in capitals) are about case.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ _TRAILING = re.compile(r"[\s.]+$")
 
 
 def normalize_answer(text: str) -> str:
-    return _TRAILING.sub("", text.strip()).lower()
+    return _TRAILING.sub("", text.strip())
 
 
 def exact_match(prediction: str, reference: str) -> bool:
@@ -21,4 +22,4 @@ def exact_match(prediction: str, reference: str) -> bool:
 
 def normalize_sql(column: str) -> str:
     """The same normalisation as a DuckDB expression over `column`."""
-    return f"lower(regexp_replace(trim({column}), '[\\s.]+$', ''))"
+    return f"regexp_replace(trim({column}), '[\\s.]+$', '')"
