@@ -42,7 +42,7 @@ class BaseDataConfig(_Section):
         default="builtin",
         description="'builtin' (the built-in benign tasks) or an Alpaca JSON/JSONL file, e.g. from `saftool data pull alpaca`.",
     )
-    n: int = Field(default=2600, ge=1, description="Base examples per mix.")
+    n: int = Field(default=2600, ge=1, description="Built-in base examples per mix (a file is used whole).")
 
 
 class GenConfig(_Section):
@@ -220,7 +220,7 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         base_deps = ["gen:benign-train"]
         base_args = ["--base", str(base_file)]
     else:
-        base_args = ["--base", config.base.source, "--base-n", str(config.base.n)]
+        base_args = ["--base", config.base.source]
 
     eval_sets = resolve_evals(config, store)
     for mix in config.mixes:
