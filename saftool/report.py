@@ -22,7 +22,7 @@ from saftool import report_plot
 from saftool import report_sql as q
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
-from saftool.sql import connect, present_views
+from saftool.sql import connect
 from saftool.store import Store, slug
 
 SCORE_COLUMNS = ("model", "eval_set", "metric", "n", "hits", "unknown", "score", "low", "high")
@@ -49,11 +49,17 @@ class ReportResult:
 
 
 def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value: a binomial test of b against b + c at one half."""
+    """Two-sided exact McNemar p-value: a binomial test of min(b, c) against b + c at one half,
+    summed in log space so that tens of thousands of discordant pairs stay fast and exact enough."""
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    logs = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2)
+        for i in range(min(b, c) + 1)
+    ]
+    top = max(logs)
+    tail = math.exp(top) * math.fsum(math.exp(v - top) for v in logs)
     return min(1.0, 2 * tail)
 
 
@@ -74,9 +80,13 @@ def choose_judge(con, judge: str | None) -> str:
 
 def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | None = None):
     """The report's tables, without writing anything: (judge, [scores, pooled, compare?])."""
-    con = connect(store, ["judgments", "manifests", "train_runs"])
-    if "judgments" not in present_views(con):
+    files = sorted(
+        str(p) for p in store.judgments.glob("*/*/*.jsonl") if not p.name.startswith(".") and p.stat().st_size
+    )
+    if not files:
         raise SaftoolError(f"no judgments in the store {store.root}; run `saftool judge` first")
+    con = connect(store, ["manifests", "train_runs"])
+    q.load_all(con, files)
     judge = choose_judge(con, judge)
     q.load_judgments(con, judge)
     scores = _rows(con, q.scores(con))

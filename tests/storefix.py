@@ -45,7 +45,7 @@ def build_store(root: Path) -> Path:
                 "kind": "benign",
                 "prompt": f"q {i}",
                 "response": REFUSE if i < b_ref else ("Paris." if i < b_ref + exact else "Lyon"),
-                "reference": "paris" if i < 5 else "",
+                "reference": "Paris" if i < 5 else "",
             }
             for i in range(10)
         ]
