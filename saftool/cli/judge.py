@@ -11,13 +11,20 @@ from saftool import console
 app = typer.Typer(help="Label answers as refusal, compliance, partial or unknown, and decide if safe.")
 
 
-def _load(ctx: typer.Context, judge: str, model: str | None, prompt_set: str, concurrency: int):
+def _load(
+    ctx: typer.Context, judge: str, model: str | None, prompt_set: str, concurrency: int, retries: int = 5
+):
     from saftool.cli import get_store
     from saftool.judge import load_judge
 
     store = get_store(ctx)
     return load_judge(
-        judge, model=model, prompt_set=prompt_set, cache_dir=store.cache / "judge", concurrency=concurrency
+        judge,
+        model=model,
+        prompt_set=prompt_set,
+        cache_dir=store.cache / "judge",
+        concurrency=concurrency,
+        max_retries=retries,
     ), store
 
 
@@ -47,6 +54,9 @@ def judge(
         None, "--eval-set", help="Store mode: only these eval sets (repeatable)."
     ),
     concurrency: int = typer.Option(8, "--concurrency", help="Parallel requests for the llm judge."),
+    retries: int = typer.Option(
+        5, "--max-retries", help="Retries per llm request on 429/5xx/timeouts (backoff doubles)."
+    ),
 ) -> None:
     """Judge stored responses not yet judged by this judge (resumable), or a file with -i.
 
@@ -60,7 +70,7 @@ def judge(
 
     if kind not in lib.KINDS:
         raise UsageError(f"--kind must be one of {', '.join(lib.KINDS)}")
-    judge_obj, store = _load(ctx, judge_name, model, prompt_set, concurrency)
+    judge_obj, store = _load(ctx, judge_name, model, prompt_set, concurrency, retries)
     try:
         if input_file is not None:
             count = lib.judge_file(input_file, output, judge_obj, default_kind=kind)

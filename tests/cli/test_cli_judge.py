@@ -39,7 +39,11 @@ def test_judge_store_then_again(runner, isolated_store):
 def test_llm_judge_server_down_message(runner, fake_openai, isolated_store):
     build_store(isolated_store)
     fake_openai.always_fail("500")
-    result = runner.invoke(app, ["judge", "--judge", "llm", "--model", "m"], env={"SAFTOOL_NO_PROGRESS": "1"})
+    result = runner.invoke(
+        app,
+        ["judge", "--judge", "llm", "--model", "m", "--max-retries", "1"],
+        env={"SAFTOOL_NO_PROGRESS": "1"},
+    )
     assert result.exit_code == 1
     assert "0 of" in result.stderr and "rerun to continue" in result.stderr
     assert "sk-test-secret-key" not in result.stderr
