@@ -5,7 +5,7 @@ import pytest
 from saftool.judge import load_judge
 from saftool.judge_eval import agreement, evaluate
 
-MEASURED_KEYWORD = 0.9326  # binary agreement on the 1,350 XSTest v2 completions, measured
+MEASURED_KEYWORD = 0.9430  # binary agreement on the 1,350 XSTest v2 completions, measured
 
 
 def test_agreement_metrics():
