@@ -1,0 +1,76 @@
+"""`saftool train`: fine-tune on a mix from the store."""
+
+from __future__ import annotations
+
+import typer
+
+from saftool import presets
+
+
+def train(
+    ctx: typer.Context,
+    mix: str = typer.Option(..., "--mix", help="Mix name in the store (or a JSONL file of items)."),
+    name: str = typer.Option(None, "--name", help="Register the model under this name [default: the mix's name]."),
+    preset: str = typer.Option(
+        presets.DEFAULT_PRESET, "--preset", help=f"Starting settings: {', '.join(presets.preset_names())}."
+    ),
+    base_model: str = typer.Option(None, "--base-model", help="Hub id or local directory [default: the preset's]."),
+    method: str = typer.Option(None, "--method", help="full, lora or qlora (4-bit NF4 + LoRA)."),
+    epochs: float = typer.Option(None, "--epochs", help="Passes over the mix."),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Examples per device per step."),
+    grad_accum: int = typer.Option(None, "--grad-accum", help="Steps per optimizer update."),
+    max_length: int = typer.Option(None, "--max-length", help="Cutoff in tokens (prompt + answer)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed (init, data order, dropout)."),
+    lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank."),
+    lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA alpha."),
+    lora_dropout: float = typer.Option(None, "--lora-dropout", help="LoRA dropout."),
+    target_modules: str = typer.Option(None, "--target-modules", help="Comma-separated LoRA targets, e.g. q_proj,v_proj."),
+    padding_free: bool = typer.Option(
+        None, "--padding-free/--padded", help="Pack examples without padding (never attending across examples).", show_default=False
+    ),
+    device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
+    force: bool = typer.Option(False, "--force", help="Retrain even if this mix and config were already trained."),
+) -> None:
+    """Fine-tune a model on a mix with TRL (loss on the answers only) and register it in the store.
+
+    Writes store/models/NAME/ (full weights or a PEFT adapter, tokenizer, train_run.json) only when
+    training finished; checkpoints live in store/models/.NAME.ckpt/ for --resume. Prints the
+    training-run record on stdout.
+
+    Examples:
+
+      saftool train --mix harm700                      # tiny preset, CPU, about a minute
+
+      saftool train --mix harm700 --preset llama2-7b-qlora
+
+      accelerate launch -m saftool train --mix harm700 --preset llama2-7b-lora
+    """
+    from saftool.cli import get_store
+    from saftool.io import write_records
+    from saftool.train import train as train_lib
+
+    config = presets.resolve_config(
+        preset,
+        base_model=base_model,
+        method=method,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        max_length=max_length,
+        seed=seed,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        lora_target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()) if target_modules else None,
+        padding_free=padding_free,
+        device=device,
+    )
+    record = train_lib(mix, config, name=name, store=get_store(ctx), preset=preset, resume=resume, force=force)
+    write_records([record], "-")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

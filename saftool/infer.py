@@ -1,0 +1,181 @@
+"""`infer`: answer evaluation prompts with a trained (or served) model, resumably.
+
+Prompts are formatted with the training template (`template.format_prompt`), answered by a backend
+from `saftool.runtimes` and written as `Response` records to `store/responses/MODEL/EVAL.jsonl`,
+one appended write per batch. A rerun skips every prompt already answered with the same generation
+config (its hash), so a kill loses at most the batch in flight and nothing is ever duplicated;
+answers made with another generation config are dropped from the file when the new run starts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from saftool import console
+from saftool.errors import UsageError
+from saftool.hashing import config_hash
+from saftool.io import STDIO, JsonlAppender, read_records, repair_tail, write_records
+from saftool.records import GenerationConfig, Item, Response
+from saftool.runtimes import RUNTIMES, RuntimeOptions
+from saftool.store import Store, check_name, slug
+from saftool.template import format_prompt
+
+TEMPLATES: dict[str, Callable[[str, str], str]] = {
+    "alpaca": format_prompt,
+    "none": lambda instruction, input: f"{instruction}\n\n{input}" if input else instruction,
+}
+
+
+@dataclass
+class InferResult:
+    eval_set: str
+    path: str
+    answered: int  # new responses written by this call
+    skipped: int  # already answered with the same generation config
+    completion_tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def infer(
+    model: str,
+    eval_sets: Sequence[str] = (),
+    *,
+    items: Iterable[Item] | None = None,
+    items_name: str = "input",
+    output: str | Path | None = None,
+    store: Store | None = None,
+    backend: str = "hf",
+    generation: GenerationConfig | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+) -> list[InferResult]:
+    """Answer the store's eval sets `eval_sets` (and/or `items`, named `items_name`) with `model`.
+
+    `model` is a store model name or a local Hugging Face directory (hf, vllm), or the served model id
+    (openai). `output` (only with `items`) writes there instead of the store; `-` streams to stdout.
+    """
+    store = store or Store()
+    generation = generation or GenerationConfig()
+    if generation.template not in TEMPLATES:
+        raise UsageError(f"unknown template {generation.template!r}; choose one of: {', '.join(TEMPLATES)}")
+    if not eval_sets and items is None:
+        raise UsageError("nothing to answer: give eval set names or input items")
+    if output is not None and (eval_sets or items is None):
+        raise UsageError("an output file goes with input items only; eval sets are written to the store")
+    runtime_cls = RUNTIMES.load(backend)
+    model_ref, model_label = _resolve_model(store, model, backend)
+    sets: list[tuple[str, list[Item]]] = [
+        (name, list(read_records(store.require_eval(name), Item))) for name in eval_sets
+    ]
+    if items is not None:
+        sets.append((check_name(items_name, "eval set name"), list(items)))
+    runtime = runtime_cls(
+        model_ref, RuntimeOptions(batch_size=batch_size, device=device, cache_dir=str(store.cache / "infer"))
+    )
+    results = []
+    for name, set_items in sets:
+        target = Path(output) if output not in (None, STDIO) else None
+        if output is None:
+            target = store.responses_path(slug(model_label), name)
+        results.append(_answer(runtime, backend, model_label, name, set_items, generation, target))
+    return results
+
+
+def _resolve_model(store: Store, model: str, backend: str) -> tuple[str, str]:
+    """(what the backend loads, the label responses carry)."""
+    if backend == "openai":
+        return model, model
+    path = Path(model).expanduser()
+    if ("/" in model or model.startswith(".")) and path.is_dir():
+        return str(path.resolve()), path.resolve().name
+    return str(store.require_model(model)), model
+
+
+def _answer(runtime, backend, model_label, eval_set, items, generation, target: Path | None) -> InferResult:
+    gen_hash = config_hash(generation)
+    done = _answered(target, gen_hash) if target is not None else set()
+    todo = [item for item in items if item.id not in done]
+    started = time.monotonic()
+    tokens = 0
+    if todo:
+        console.info(f"infer {model_label} on {eval_set}: {len(todo)} prompts ({len(items) - len(todo)} already answered)")
+    render = TEMPLATES[generation.template]
+    prompts = [render(item.instruction, item.input) for item in todo]
+    batch_size = runtime.batch_size
+    written = 0
+    sink = JsonlAppender(target) if target is not None else None
+    pending: list[Response] = []
+
+    def flush() -> None:
+        nonlocal written
+        if sink is not None:
+            sink.write(pending)
+        else:
+            write_records(pending, STDIO)
+        written += len(pending)
+        pending.clear()
+
+    try:
+        with console.progress(f"infer {eval_set}", len(todo)) as bar:
+            for i, completion in runtime.generate(prompts, generation):
+                item = todo[i]
+                tokens += completion.completion_tokens
+                pending.append(
+                    Response(
+                        id=item.id,
+                        model=model_label,
+                        eval_set=eval_set,
+                        kind=item.kind,
+                        category=item.category,
+                        prompt=item.instruction,
+                        input=item.input,
+                        reference=item.output if item.kind == "benign" else "",
+                        response=completion.text,
+                        prompt_tokens=completion.prompt_tokens,
+                        completion_tokens=completion.completion_tokens,
+                        generation=generation,
+                        generation_hash=gen_hash,
+                        backend=backend,
+                    )
+                )
+                bar.advance()
+                if len(pending) >= batch_size:
+                    flush()
+    finally:
+        if pending:
+            flush()
+        if sink is not None:
+            sink.close()
+    return InferResult(
+        eval_set=eval_set,
+        path=str(target) if target is not None else STDIO,
+        answered=written,
+        skipped=len(items) - len(todo),
+        completion_tokens=tokens,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _answered(path: Path, gen_hash: str) -> set[str]:
+    """Ids answered with this generation config; drops answers made with another one from the file."""
+    if not path.exists():
+        return set()
+    repair_tail(path)
+    current: dict[str, Response] = {}
+    stale = 0
+    for response in read_records(path, Response, unique=None):
+        if response.generation_hash != gen_hash:
+            stale += 1
+        else:
+            current.setdefault(response.id, response)
+    if stale:
+        console.info(f"{path}: dropping {stale} responses made with another generation config")
+        write_records(current.values(), path)
+    return set(current)

@@ -1,0 +1,80 @@
+"""A small Llama the tool builds itself, so the whole pipeline runs offline on a CPU.
+
+`build_base` trains a byte-level BPE tokenizer on the training texts (prompts in the Alpaca
+template plus answers), makes a randomly initialised `LlamaForCausalLM` of the given shape and
+saves both as an ordinary Hugging Face directory (safetensors weights, `tokenizer.json`), so
+`AutoModelForCausalLM.from_pretrained` and `AutoTokenizer.from_pretrained` load it like any hub
+model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+
+
+class TinySpec(BaseModel):
+    """Shape of a tool-built Llama."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hidden_size: int = Field(128, description="Width of the residual stream.")
+    intermediate_size: int = Field(384, description="Width of the SwiGLU MLP.")
+    num_hidden_layers: int = Field(4, description="Decoder layers.")
+    num_attention_heads: int = Field(4, description="Attention heads (no grouped-query attention).")
+    vocab_size: int = Field(512, description="Byte-level BPE vocabulary size, special tokens included.")
+    max_position_embeddings: int = Field(512, description="Longest sequence the rotary embedding is set up for.")
+    tie_word_embeddings: bool = Field(True, description="Share the input embedding and the output head.")
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """A byte-level BPE tokenizer (GPT-2 style) trained on `texts`, wrapped for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[PAD, BOS, EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS, padding_side="right"
+    )
+
+
+def build_base(texts: Iterable[str], spec: TinySpec, out_dir: str | Path, *, seed: int = 0) -> Path:
+    """Train a tokenizer on `texts`, make a random-init Llama of shape `spec`, save both to `out_dir`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = train_tokenizer(texts, spec.vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_attention_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        tie_word_embeddings=spec.tie_word_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

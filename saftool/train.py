@@ -1,0 +1,401 @@
+"""`train`: supervised fine-tuning on a mix with TRL's SFTTrainer (full, LoRA or QLoRA).
+
+* Every item becomes a prompt-completion pair: the prompt is `template.format_prompt` (the Alpaca
+  template `infer` uses too), the completion the item's output plus EOS; the loss covers the
+  completion tokens only.
+* Checkpoints go to `store/models/.NAME.ckpt/` every `save_steps`; `resume=True` continues from
+  the newest one after a kill. The model directory `store/models/NAME/` appears in one rename, only
+  once training finished: weights (or a PEFT adapter naming its base), tokenizer, `train_run.json`.
+* Nothing assumes one device: the Trainer places the model, so `accelerate launch` (DDP, FSDP or
+  DeepSpeed from accelerate's config) runs the same code on several GPUs.
+* One rich progress bar on stderr; TRL's, datasets' and transformers' own bars and logs are off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from saftool import __version__, console
+from saftool.errors import MissingDependencyError, SaftoolError, UsageError
+from saftool.hashing import config_hash, file_sha256
+from saftool.io import read_json, read_records, write_json
+from saftool.presets import TrainConfig
+from saftool.records import Item, LossPoint, TrainRun
+from saftool.store import Store, check_name
+from saftool.template import format_prompt
+
+CKPT_STATE = "saftool_ckpt.json"
+_LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "bitsandbytes")
+
+
+def checkpoint_dir(store: Store, name: str) -> Path:
+    """Where a run keeps its resumable checkpoints (and, for tool-built models, the base it built)."""
+    return store.models / f".{check_name(name, 'model name')}.ckpt"
+
+
+def train(
+    mix: str,
+    config: TrainConfig,
+    *,
+    name: str | None = None,
+    store: Store | None = None,
+    preset: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+) -> TrainRun:
+    """Fine-tune on the mix `mix` (a store name, or a JSONL file of Items) and register the model as `name`.
+
+    A finished model with the same config and mix is returned as is unless `force`. `resume`
+    continues from the last checkpoint of an interrupted run with the same config and mix.
+    """
+    store = store or Store()
+    started = time.monotonic()
+    mix_path, mix_name = _resolve_mix(store, mix)
+    name = check_name(name or mix_name, "model name")
+    items = list(read_records(mix_path, Item))
+    if not items:
+        raise SaftoolError(f"mix {mix_name!r} is empty ({mix_path}): nothing to train on")
+    mix_sha = file_sha256(mix_path)
+    cfg_dump = config.model_dump(mode="json")
+    cfg_hash = config_hash(cfg_dump)
+
+    final_dir = store.model_dir(name)
+    done = _finished_run(final_dir)
+    if done is not None and not force and done.config_hash == cfg_hash and done.mix_sha256 == mix_sha:
+        console.info(f"model {name!r} is already trained from this mix and config; pass --force to retrain")
+        return done
+
+    _check_method(config)
+    use_cuda = resolve_device(config.device)
+    base_path = _check_base(config)
+
+    ckpt = checkpoint_dir(store, name)
+    identity = {"config_hash": cfg_hash, "mix_sha256": mix_sha}
+    resume_from = _prepare_checkpoint_dir(ckpt, identity, resume)
+
+    with _quiet_libraries():
+        if base_path is None:
+            base_path = str(ckpt / "base")
+            if not (ckpt / "base" / "config.json").exists():
+                from saftool.tiny import build_base
+
+                console.info(f"building a tiny Llama (random init, byte-level BPE) for {name!r}")
+                build_base(_training_texts(items), config.tiny, base_path, seed=config.seed)
+        trainer = _make_trainer(config, items, base_path, ckpt, use_cuda)
+        main = trainer.is_world_process_zero()
+        clock = _SessionClock()
+        with console.progress(f"train {name}", None) if main else contextlib.nullcontext() as bar:
+            trainer.add_callback(_progress_callback(bar, clock))
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+
+        staging = ckpt / "final"
+        trainer.save_model(str(staging))  # collective under FSDP/DeepSpeed: every process calls it
+        if not main:
+            trainer.accelerator.wait_for_everyone()  # the main process writes the record and renames
+            return read_json(final_dir / "train_run.json", TrainRun)
+        trainer.processing_class.save_pretrained(str(staging))
+        state = trainer.state
+        session_seconds = max(clock.seconds, 1e-9)
+        record = TrainRun(
+            name=name,
+            mix=mix_name,
+            mix_sha256=mix_sha,
+            base_model=config.base_model or "saftool:tiny",
+            method=config.method,
+            preset=preset,
+            config=cfg_dump,
+            config_hash=cfg_hash,
+            model_dir=str(final_dir),
+            loss_curve=[
+                LossPoint(step=int(e["step"]), epoch=float(e.get("epoch", 0.0)), loss=float(e["loss"]))
+                for e in state.log_history
+                if "loss" in e
+            ],
+            tokens_seen=int(state.num_input_tokens_seen),
+            tokens_per_second=round((state.num_input_tokens_seen - clock.tokens_at_start) / session_seconds, 1),
+            wall_seconds=round(time.monotonic() - started, 2),
+            versions=_versions(config),
+        )
+        write_json(record, staging / "train_run.json")
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(staging, final_dir)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        trainer.accelerator.wait_for_everyone()
+    console.info(
+        f"trained {name!r}: {record.tokens_seen} tokens, {record.tokens_per_second:.0f} tok/s, "
+        f"{record.wall_seconds:.0f}s -> {final_dir}"
+    )
+    return record
+
+
+def _resolve_mix(store: Store, mix: str) -> tuple[Path, str]:
+    path = Path(mix)
+    if mix.endswith(".jsonl") and path.is_file():
+        return path, path.stem
+    return store.require_mix(mix), mix
+
+
+def _finished_run(model_dir: Path) -> TrainRun | None:
+    path = model_dir / "train_run.json"
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path, TrainRun)
+    except SaftoolError:
+        return None
+
+
+def _check_method(config: TrainConfig) -> None:
+    if config.base_model is None and config.method != "full":
+        raise UsageError(
+            f"--method {config.method} needs --base-model: the tiny presets build a fresh model and train it in full"
+        )
+    if config.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
+        raise MissingDependencyError("bitsandbytes", "QLoRA (--method qlora)")
+
+
+def resolve_device(device: str) -> bool:
+    """True to train on CUDA. `cuda` without a visible GPU is an error, not a silent CPU run."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"unknown device {device!r}; choose one of: auto, cpu, cuda")
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "cuda" and not available:
+        raise SaftoolError("a GPU was asked for (--device cuda or a GPU preset), but no CUDA device is visible")
+    return available and device != "cpu"
+
+
+def _check_base(config: TrainConfig) -> str | None:
+    """The local base directory (absolute, so an adapter names it from anywhere), or None to build one."""
+    base = config.base_model
+    if base is None:
+        return None
+    path = Path(base).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise SaftoolError(f"base model {base!r} is a file; expected a model directory")
+        if not (path / "config.json").is_file():
+            raise SaftoolError(f"base model directory {base!r} holds no config.json")
+        if not any(path.glob("*.safetensors")):
+            raise SaftoolError(f"base model directory {base!r} holds no .safetensors weights (saftool loads only safetensors)")
+        return str(path.resolve())
+    if base.startswith((".", "/", "~")) or base.count("/") > 1:
+        raise SaftoolError(f"base model path {base!r} does not exist")
+    return base  # a hub id ("org/name"): from_pretrained resolves it
+
+
+def _prepare_checkpoint_dir(ckpt: Path, identity: dict[str, str], resume: bool) -> Path | None:
+    """Start a fresh checkpoint folder, or check an old one belongs to this run; the checkpoint to resume."""
+    state_file = ckpt / CKPT_STATE
+    if resume and state_file.is_file():
+        import json
+
+        old = json.loads(state_file.read_text(encoding="utf-8"))
+        if old != identity:
+            raise UsageError(
+                f"the checkpoint in {ckpt} was made with another config or mix; rerun without --resume to start over"
+            )
+        checkpoints = sorted(ckpt.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        if checkpoints:
+            console.info(f"resuming from {checkpoints[-1].name}")
+            return checkpoints[-1]
+        return None
+    if resume:
+        console.info("no checkpoint to resume; starting from the beginning")
+    if ckpt.exists():
+        shutil.rmtree(ckpt)
+    ckpt.mkdir(parents=True)
+    write_json(identity, state_file)
+    return None
+
+
+def _training_texts(items: list[Item]) -> Iterator[str]:
+    for item in items:
+        yield format_prompt(item.instruction, item.input) + item.output
+
+
+def _dataset(items: list[Item]):
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "prompt": [format_prompt(item.instruction, item.input) for item in items],
+            "completion": [item.output for item in items],
+        }
+    )
+
+
+def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: Path, use_cuda: bool):
+    import torch
+    from transformers import AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    bf16 = config.bf16 if config.bf16 is not None else bool(use_cuda and torch.cuda.is_bf16_supported())
+    checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else use_cuda
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_path, trust_remote_code=False)
+    except OSError as exc:
+        raise _load_error(config, base_path, exc) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = _load_model(config, base_path, use_cuda, bf16)
+    args = SFTConfig(
+        output_dir=str(ckpt),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        max_length=config.max_length,
+        seed=config.seed,
+        data_seed=config.seed,
+        completion_only_loss=not config.train_on_prompt,
+        packing=config.padding_free,
+        packing_strategy="bfd",
+        padding_free=config.padding_free,
+        train_sampling_strategy="group_by_length"
+        if config.group_by_length and not config.padding_free
+        else "random",
+        bf16=bf16,
+        fp16=False,
+        gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        use_cpu=not use_cuda,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        save_only_model=False,
+        report_to=[],
+        disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_pin_memory=use_cuda,
+        trust_remote_code=False,
+    )
+    peft_config = None
+    if config.method != "full":
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_target_modules),
+            task_type="CAUSAL_LM",
+        )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=_dataset(items),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout, which carries records only
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def _load_model(config: TrainConfig, base_path: str, use_cuda: bool, bf16: bool):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
+    if config.method == "qlora":
+        from accelerate import PartialState
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
+        )
+        # 4-bit weights cannot move after loading: put each process's copy on its own device
+        kwargs["device_map"] = {"": PartialState().local_process_index} if use_cuda else {"": "cpu"}
+        kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float32
+    elif config.method == "lora" and bf16:
+        kwargs["dtype"] = torch.bfloat16  # frozen base in bf16; the adapter trains under autocast
+    else:
+        kwargs["dtype"] = torch.float32  # full fine-tuning keeps fp32 master weights (bf16 via autocast)
+    try:
+        return AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+    except OSError as exc:
+        raise _load_error(config, base_path, exc) from None
+
+
+def _load_error(config: TrainConfig, base_path: str, exc: OSError) -> SaftoolError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SaftoolError(f"could not load base model {config.base_model or base_path!r}: {first}")
+
+
+class _SessionClock:
+    """Training time and tokens of this session (a resumed run counts only what it trained itself)."""
+
+    seconds = 0.0
+    tokens_at_start = 0
+
+
+def _progress_callback(bar, clock: _SessionClock):
+    """A TrainerCallback that moves the one progress bar (None: this process shows none) and times training."""
+    from transformers import TrainerCallback
+
+    class ProgressBar(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            clock.tokens_at_start = state.num_input_tokens_seen
+            self.t0 = time.monotonic()
+            if bar is not None:
+                bar.update(total=state.max_steps, completed=state.global_step)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if bar is not None:
+                bar.update(completed=state.global_step)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            clock.seconds = time.monotonic() - self.t0
+
+    return ProgressBar()
+
+
+def _versions(config: TrainConfig) -> dict[str, str]:
+    versions = {"saftool": __version__}
+    for lib in _LIBRARIES:
+        if lib == "bitsandbytes" and config.method != "qlora":
+            continue
+        try:
+            versions[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Silence the libraries' own bars, info logs and warnings; saftool reports progress itself."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
