@@ -104,8 +104,7 @@ def _answer(runtime, backend, model_label, eval_set, items, generation, target: 
     todo = [item for item in items if item.id not in done]
     started = time.monotonic()
     tokens = 0
-    if todo:
-        console.info(f"infer {model_label} on {eval_set}: {len(todo)} prompts ({len(items) - len(todo)} already answered)")
+    console.info(f"infer {model_label} on {eval_set}: {len(todo)} prompts ({len(items) - len(todo)} already answered)")
     render = TEMPLATES[generation.template]
     prompts = [render(item.instruction, item.input) for item in todo]
     batch_size = runtime.batch_size
@@ -122,6 +121,8 @@ def _answer(runtime, backend, model_label, eval_set, items, generation, target: 
         written += len(pending)
         pending.clear()
 
+    if not todo:
+        return InferResult(eval_set, str(target) if target else STDIO, 0, len(items), 0, 0.0)
     try:
         with console.progress(f"infer {eval_set}", len(todo)) as bar:
             for i, completion in runtime.generate(prompts, generation):

@@ -104,6 +104,7 @@ def train(
             trainer.accelerator.wait_for_everyone()  # the main process writes the record and renames
             return read_json(final_dir / "train_run.json", TrainRun)
         trainer.processing_class.save_pretrained(str(staging))
+        (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run record holds the config
         state = trainer.state
         session_seconds = max(clock.seconds, 1e-9)
         record = TrainRun(

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from saftool.cli import app
+from saftool.io import to_json_line
+from saftool.presets import resolve_config
+from saftool.records import Response
+from saftool.store import Store
+from saftool.train import train
+from tests.modelfix import eval_items, write_eval, write_mix
+
+
+@pytest.fixture(scope="module")
+def model_store(tmp_path_factory) -> Store:
+    store = Store(tmp_path_factory.mktemp("cli-infer") / "store")
+    write_mix(store)
+    train("m", resolve_config("smoke"), store=store)
+    write_eval(store, "ev", n=6)
+    return store
+
+
+def test_infer_eval_sets_into_the_store(runner, model_store):
+    result = runner.invoke(
+        app, ["--store", str(model_store.root), "infer", "--model", "m", "--eval", "ev", "--max-new-tokens", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "ev: 9 answered, 0 already done" in result.stderr
+    assert len(model_store.responses_path("m", "ev").read_text().splitlines()) == 9
+
+
+def test_infer_stdin_to_stdout(runner, model_store):
+    stdin = "".join(to_json_line(i) + "\n" for i in eval_items(2))
+    result = runner.invoke(
+        app,
+        ["--store", str(model_store.root), "infer", "--model", "m", "-i", "-", "-o", "-", "--max-new-tokens", "3"],
+        input=stdin,
+    )
+    assert result.exit_code == 0, result.output
+    rows = [Response.model_validate_json(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3 and {r.eval_set for r in rows} == {"stdin"}
+
+
+def test_infer_errors(runner, model_store):
+    base = ["--store", str(model_store.root), "infer"]
+    result = runner.invoke(app, [*base, "--model", "m"])
+    assert result.exit_code == 2 and result.stderr == "error: give --eval NAME[,NAME...] or -i FILE|-\n"
+    result = runner.invoke(app, [*base, "--model", "nope", "--eval", "ev"])
+    assert result.exit_code == 2 and result.stderr == "error: unknown model 'nope'; known: m\n"
+    result = runner.invoke(app, [*base, "--model", "m", "--eval", "ev", "--device", "tpu"])
+    assert result.exit_code == 2 and result.stderr == "error: unknown device 'tpu'; choose one of: auto, cpu, cuda\n"
+
+
+def test_a_shell_pipeline(model_store, tmp_path):
+    """gen-style items on stdin -> infer -> responses on stdout, through the real executable."""
+    items = "".join(to_json_line(i) + "\n" for i in eval_items(2))
+    proc = subprocess.run(
+        f"{sys.executable} -m saftool --store {model_store.root} infer --model m -i - -o - --max-new-tokens 2 | wc -l",
+        shell=True, input=items, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "3"

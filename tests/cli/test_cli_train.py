@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+
+from saftool.cli import app
+from saftool.io import write_records
+from saftool.store import Store
+from tests.modelfix import write_mix
+
+
+def test_train_prints_the_run_record_on_stdout(runner, isolated_store):
+    write_mix(Store(isolated_store))
+    result = runner.invoke(app, ["train", "--mix", "m", "--preset", "smoke", "--name", "small", "--lr", "0.002"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["name"] == "small" and record["mix"] == "m" and record["config"]["lr"] == 0.002
+    assert (isolated_store / "models" / "small" / "train_run.json").is_file()
+
+
+def test_unknown_mix(runner, isolated_store):
+    write_mix(Store(isolated_store), "alpha")
+    result = runner.invoke(app, ["train", "--mix", "beta", "--preset", "smoke"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown mix 'beta'; known: alpha\n"
+
+
+def test_empty_mix(runner, isolated_store):
+    store = Store(isolated_store)
+    write_records([], store.mix_path("empty"))
+    result = runner.invoke(app, ["train", "--mix", "empty", "--preset", "smoke"])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: mix 'empty' is empty ({store.mix_path('empty')}): nothing to train on\n"
+    assert not (isolated_store / "models" / "empty").exists()
+
+
+def test_bad_settings(runner, isolated_store):
+    write_mix(Store(isolated_store))
+    result = runner.invoke(app, ["train", "--mix", "m", "--preset", "huge"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown preset 'huge'; choose one of: llama2-7b-qlora, llama2-7b-lora, tiny, smoke\n"
+    result = runner.invoke(app, ["train", "--mix", "m", "--method", "dora"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: bad training setting method:")
+    result = runner.invoke(app, ["train", "--mix", "m", "--base-model", "./missing-model"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: base model path './missing-model' does not exist\n"
+    assert Store(isolated_store).model_names() == []

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import pytest
+
+from saftool.errors import UsageError
+from saftool.infer import infer
+from saftool.io import read_records
+from saftool.presets import resolve_config
+from saftool.records import GenerationConfig, Response
+from saftool.runtimes import RuntimeOptions
+from saftool.runtimes.hf import HFRuntime
+from saftool.store import Store
+from saftool.template import format_prompt
+from saftool.train import train
+from tests.modelfix import eval_items, write_eval, write_mix
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Store:
+    """One smoke model for the whole module (store/models/m), trained a little longer so it says something."""
+    store = Store(tmp_path_factory.mktemp("infer") / "store")
+    write_mix(store)
+    train("m", resolve_config("smoke", epochs=3), store=store)
+    return store
+
+
+@pytest.fixture
+def store(trained, isolated_store) -> Store:
+    import shutil
+
+    shutil.rmtree(trained.responses, ignore_errors=True)
+    write_eval(trained, "ev", n=12)
+    return trained
+
+
+def _responses(store: Store, eval_set: str = "ev") -> list[Response]:
+    return list(read_records(store.responses_path("m", eval_set), Response, unique=None))
+
+
+def test_batched_greedy_equals_one_prompt_at_a_time(trained):
+    runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=8))
+    prompts = [format_prompt(i.instruction, i.input) for i in eval_items(16)]
+    gen = GenerationConfig(max_new_tokens=24)
+    batched = dict(runtime.generate(prompts, gen))
+    runtime.batch_size = 1
+    single = dict(runtime.generate(prompts, gen))
+    assert [batched[i].text for i in range(len(prompts))] == [single[i].text for i in range(len(prompts))]
+    assert [batched[i].completion_tokens for i in range(len(prompts))] == [
+        single[i].completion_tokens for i in range(len(prompts))
+    ]
+
+
+def test_infer_writes_responses_with_provenance(store):
+    [result] = infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=16), batch_size=4)
+    rows = _responses(store)
+    assert result.answered == len(rows) == 18 and result.skipped == 0
+    benign = [r for r in rows if r.kind == "benign"]
+    assert all(r.reference for r in benign) and all(r.reference == "" for r in rows if r.kind == "harmful")
+    assert {r.backend for r in rows} == {"hf"} and {r.model for r in rows} == {"m"}
+    assert all(r.completion_tokens <= 16 and r.prompt_tokens > 0 for r in rows)
+    assert len({r.generation_hash for r in rows}) == 1
+
+
+def test_interrupted_infer_resumes_without_duplicates(store, monkeypatch):
+    gen = GenerationConfig(max_new_tokens=8)
+    real = HFRuntime.generate
+    calls = {"n": 0}
+
+    def dying(self, prompts, generation):
+        for pair in real(self, prompts, generation):
+            calls["n"] += 1
+            if calls["n"] == 7:  # killed in the middle of the second batch of 4
+                raise KeyboardInterrupt
+            yield pair
+
+    monkeypatch.setattr(HFRuntime, "generate", dying)
+    with pytest.raises(KeyboardInterrupt):
+        infer("m", ["ev"], store=store, generation=gen, batch_size=4)
+    first = _responses(store)
+    assert 4 <= len(first) < 18
+    # a kill can also tear the last line: it is dropped, not glued to the next record
+    path = store.responses_path("m", "ev")
+    path.write_text(path.read_text() + '{"id": "torn', encoding="utf-8")
+    monkeypatch.setattr(HFRuntime, "generate", real)
+    [result] = infer("m", ["ev"], store=store, generation=gen, batch_size=4)
+    rows = _responses(store)
+    assert result.skipped == len(first) and len(rows) == 18
+    assert len({r.id for r in rows}) == 18
+    # same config again: nothing to do; another config replaces the answers
+    assert infer("m", ["ev"], store=store, generation=gen)[0].answered == 0
+    infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=4))
+    assert len(_responses(store)) == 18 and {r.generation.max_new_tokens for r in _responses(store)} == {4}
+
+
+def test_items_to_stdout_and_a_local_model_directory(store, capsys):
+    items = eval_items(4)
+    infer(str(store.model_dir("m")), items=items, output="-", store=store, generation=GenerationConfig(max_new_tokens=4))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(items)
+    assert Response.model_validate_json(lines[0]).model == "m"
+
+
+def test_openai_backend_against_a_fake_server(store, fake_openai):
+    [result] = infer("served-model", ["ev"], store=store, backend="openai", batch_size=4)
+    rows = list(read_records(store.responses_path("served-model", "ev"), Response))
+    assert result.answered == 18 and {r.backend for r in rows} == {"openai"}
+    by_id = {i.id: i for i in eval_items(12)}
+    for r in rows:  # the fake answers with the user message reversed: the Alpaca prompt went out
+        assert r.response == format_prompt(by_id[r.id].instruction, by_id[r.id].input)[::-1].strip()
+    requests = fake_openai.requests
+    assert infer("served-model", ["ev"], store=store, backend="openai")[0].answered == 0
+    assert fake_openai.requests == requests
+
+
+def test_bad_names(store):
+    with pytest.raises(UsageError, match="unknown model 'nope'; known: m"):
+        infer("nope", ["ev"], store=store)
+    with pytest.raises(UsageError, match="unknown eval set 'nope'; known: ev"):
+        infer("m", ["nope"], store=store)
+    with pytest.raises(UsageError, match="unknown inference backend 'tgi'; choose one of: hf, vllm, openai"):
+        infer("m", ["ev"], store=store, backend="tgi")
+
+
+def test_vllm_without_the_package_gives_the_install_line(store):
+    import importlib.util
+
+    from saftool.errors import MissingDependencyError
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed")
+    with pytest.raises(MissingDependencyError, match=r"pip install 'saftool\[vllm\]'"):
+        infer("m", ["ev"], store=store, backend="vllm")

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from saftool.errors import MissingDependencyError, SaftoolError, UsageError
+from saftool.io import write_records
+from saftool.presets import PRESETS, resolve_config
+from saftool.store import Store
+from saftool.tiny import build_base
+from saftool.train import checkpoint_dir, train
+from tests.modelfix import mix_items, write_mix
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def store(isolated_store) -> Store:
+    return Store(isolated_store)
+
+
+@pytest.fixture(scope="module")
+def smoke_base(tmp_path_factory):
+    """A tool-built smoke-sized Llama on disk, as a --base-model for LoRA and QLoRA."""
+    from saftool.template import format_prompt
+
+    texts = [format_prompt(i.instruction, i.input) + i.output for i in mix_items()]
+    return build_base(texts, PRESETS["smoke"].tiny, tmp_path_factory.mktemp("base") / "smoke-base")
+
+
+def test_full_training_writes_a_loadable_model_and_a_run_record(store):
+    from transformers import AutoModelForCausalLM
+
+    write_mix(store)
+    run = train("m", resolve_config("smoke"), store=store, preset="smoke")
+    model_dir = store.model_dir("m")
+    assert (model_dir / "model.safetensors").is_file() and (model_dir / "tokenizer.json").is_file()
+    assert not list(model_dir.glob("*.bin"))
+    assert not checkpoint_dir(store, "m").exists()
+    saved = json.loads((model_dir / "train_run.json").read_text())
+    assert saved["config_hash"] == run.config_hash and saved["method"] == "full" and saved["preset"] == "smoke"
+    assert run.tokens_seen > 0 and run.tokens_per_second > 0 and run.loss_curve
+    assert {"torch", "transformers", "trl"} <= set(run.versions)
+    assert AutoModelForCausalLM.from_pretrained(model_dir).config.model_type == "llama"
+    # the same mix and config again: nothing to do
+    again = train("m", resolve_config("smoke"), store=store, preset="smoke")
+    assert again.wall_seconds == run.wall_seconds
+
+
+@pytest.mark.parametrize("method", ["lora", "qlora"])
+def test_adapter_training_names_its_base(store, smoke_base, method):
+    write_mix(store)
+    config = resolve_config("smoke", method=method, base_model=str(smoke_base), lora_target_modules=("q_proj", "v_proj"))
+    run = train("m", config, name=f"m-{method}", store=store)
+    model_dir = store.model_dir(f"m-{method}")
+    adapter = json.loads((model_dir / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(smoke_base.resolve())
+    assert (model_dir / "adapter_model.safetensors").is_file()
+    assert run.method == method and run.base_model == str(smoke_base)
+    if method == "qlora":
+        assert "bitsandbytes" in run.versions
+
+
+def test_unknown_mix_lists_the_known_ones(store):
+    write_mix(store, "alpha")
+    with pytest.raises(UsageError, match=r"unknown mix 'beta'; known: alpha"):
+        train("beta", resolve_config("smoke"), store=store)
+
+
+def test_empty_mix_is_an_error_and_leaves_no_model(store):
+    write_records([], store.mix_path("empty"))
+    with pytest.raises(SaftoolError, match="mix 'empty' is empty"):
+        train("empty", resolve_config("smoke"), store=store)
+    assert store.model_names() == []
+
+
+def test_base_model_errors(store, tmp_path):
+    write_mix(store)
+    with pytest.raises(SaftoolError, match="base model path '/nope/llama' does not exist"):
+        train("m", resolve_config("smoke", base_model="/nope/llama"), store=store)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_text("{}")
+    (bare / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(SaftoolError, match="holds no .safetensors weights"):
+        train("m", resolve_config("smoke", base_model=str(bare)), store=store)
+    with pytest.raises(UsageError, match="--method lora needs --base-model"):
+        train("m", resolve_config("smoke", method="lora"), store=store)
+    assert not store.model_dir("m").exists()
+
+
+def test_gpu_asked_for_without_one(store):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    write_mix(store)
+    with pytest.raises(SaftoolError, match="no CUDA device is visible"):
+        train("m", resolve_config("smoke", device="cuda"), store=store)
+    with pytest.raises(SaftoolError, match="no CUDA device is visible"):
+        train("m", resolve_config("llama2-7b-qlora"), store=store)
+    assert not store.model_dir("m").exists()
+
+
+def test_qlora_without_bitsandbytes_gives_the_install_line(store, smoke_base, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    write_mix(store)
+    with pytest.raises(MissingDependencyError, match="pip install bitsandbytes"):
+        train("m", resolve_config("smoke", method="qlora", base_model=str(smoke_base)), store=store)
+
+
+def test_study_presets_carry_the_safety_tuned_llamas_defaults():
+    for name in ("llama2-7b-qlora", "llama2-7b-lora"):
+        p = PRESETS[name]
+        assert (p.lora_r, p.lora_alpha, p.epochs, p.lr, p.max_length, p.effective_batch) == (8, 16, 3, 3e-4, 256, 128)
+    assert PRESETS["llama2-7b-qlora"].method == "qlora" and PRESETS["llama2-7b-lora"].method == "lora"
+
+
+@pytest.mark.slow
+def test_resume_after_the_training_process_is_killed(isolated_store):
+    store = Store(isolated_store)
+    write_mix(store, n_benign=200, n_harm=40)
+    cmd = [sys.executable, "-m", "saftool", "train", "--mix", "m", "--preset", "smoke", "--epochs", "6"]
+    env = {**os.environ, "SAFTOOL_STORE": str(isolated_store), "SAFTOOL_NO_PROGRESS": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ckpt = checkpoint_dir(store, "m")
+    deadline = time.monotonic() + 120
+    while not list(ckpt.glob("checkpoint-*/trainer_state.json")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not store.model_dir("m").exists(), "a killed run must leave no model directory"
+    done = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from checkpoint-" in done.stderr
+    record = json.loads(done.stdout)
+    steps = [p["step"] for p in record["loss_curve"]]
+    assert steps == sorted(set(steps)) and steps[0] == 2  # the curve from before the kill is kept
+    assert (store.model_dir("m") / "model.safetensors").is_file() and not ckpt.exists()
