@@ -353,14 +353,22 @@ def execute(
 
 
 def _run_in_process(argv: list[str]) -> int:
-    """Run one saftool command through the real CLI, in this process (no re-import per stage)."""
+    """Run one saftool command through the real CLI, in this process (no re-import per stage).
+
+    A stage's records go to the store; what it would print on stdout (train's run record, say) is
+    dropped, so `run` itself keeps stdout clean.
+    """
+    import contextlib
+    import os
+
     import typer.main
 
     from saftool.cli import app
 
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="saftool", standalone_mode=False)
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            result = command.main(args=argv, prog_name="saftool", standalone_mode=False)
     except Exception as exc:  # a usage error of the generated argv is a bug in the plan; show it
         show = getattr(exc, "show", None)
         if show is None:
