@@ -90,8 +90,27 @@ class InferConfig(_Section):
 
 
 class JudgeConfig(_Section):
-    name: str = Field(default="keyword", description="keyword, llm, or hf:<model>.")
+    name: str = Field(default="keyword", description="keyword, llm, or hf:<model id or path>.")
+    model: str | None = Field(default=None, description="Chat model for the llm judge.")
+    prompt_set: str = Field(default="seed", description="llm judge rubric: seed (the study's) or xstest.")
     extra_args: list[str] = Field(default_factory=list, description="More `saftool judge` flags, verbatim.")
+
+    def argv(self) -> list[str]:
+        argv = ["--judge", self.name]
+        if self.name.startswith("llm"):
+            if self.model:
+                argv += ["--model", self.model]
+            argv += ["--prompt-set", self.prompt_set]
+        return argv + self.extra_args
+
+    @property
+    def store_name(self) -> str:
+        """The folder the judge writes under in store/judgments/."""
+        if self.name == "llm" or self.name.startswith("llm:"):
+            from saftool.judges.llm import store_name
+
+            return store_name(self.model or self.name.partition(":")[2], self.prompt_set)
+        return self.name
 
 
 class RunConfig(_Section):
@@ -249,15 +268,16 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
                   deps=[f"train:{name}", "gen:heldout-harmful", "gen:heldout-benign"], weight=5)
         )
 
-    judge_outputs = [
-        store.judgments_path(config.judge.name, m.resolved_name, e) for m in config.mixes for e in eval_sets
-    ]
+    judge_name = config.judge.store_name
+    judge_outputs = [store.judgments_path(judge_name, m.resolved_name, e) for m in config.mixes for e in eval_sets]
     stages.append(
-        Stage("judge", ["judge", "--judge", config.judge.name, *config.judge.extra_args], judge_outputs,
+        Stage("judge", ["judge", *config.judge.argv()], judge_outputs,
               deps=[f"infer:{m.resolved_name}" for m in config.mixes], weight=2)
     )
-    stages.append(Stage("report", ["report", "--out", config.output], [Path(config.output) / "index.html"],
-                        deps=["judge"]))
+    stages.append(
+        Stage("report", ["report", "--out", config.output, "--judge", judge_name],
+              [Path(config.output) / "index.html"], deps=["judge"])
+    )
 
     keys: dict[str, str] = {}
     for stage in stages:

@@ -85,7 +85,7 @@ def test_dry_run_lines_are_shell_commands(isolated_store):
     assert len(lines) == 4 + 7 * 3 + 2
     first = shlex.split(lines[0])
     assert first[:4] == ["saftool", "--store", str(store.root), "gen"]
-    assert lines[-1].endswith("report --out figs")
+    assert lines[-1].endswith("report --out figs --judge keyword")
 
 
 class _RecordingRunner:
@@ -134,3 +134,14 @@ def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, t
     again = _RecordingRunner(stages)
     run.execute(cfg, store, runner=again)
     assert again.calls == ["infer:harm35", "judge", "report"]
+
+
+def test_gpu_example_config_plans_the_real_study(isolated_store):
+    from tests.conftest import ROOT
+
+    cfg = run.load_config(ROOT / "examples" / "study-gpu.toml")
+    lines = run.dry_run_lines(cfg, Store())
+    assert any("train --mix harm700-long --preset llama2-7b-qlora" in line for line in lines)
+    assert any("--backend vllm" in line for line in lines)
+    assert "judge --judge llm --model gpt-3.5-turbo --prompt-set seed" in lines[-2]
+    assert lines[-1].endswith("report --out figs-llama2 --judge llm-seed:gpt-3.5-turbo")

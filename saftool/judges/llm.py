@@ -81,6 +81,11 @@ def parse_xstest(text: str, kind: str) -> Verdict:
     return Verdict(_XSTEST_LABELS[found.pop()], text)
 
 
+
+def store_name(model: str, prompt_set: str) -> str:
+    """The judge's name in records and store paths: verdicts of different rubrics or models never mix."""
+    return f"llm-{prompt_set}:{model}"
+
 class LLMJudge:
     """Asks a chat model; one cached request per distinct question."""
 
@@ -106,7 +111,7 @@ class LLMJudge:
             raise UsageError(f"unknown prompt set {prompt_set!r}; choose one of: {', '.join(PROMPT_SETS)}")
         self.model = model
         self.prompt_set = prompt_set
-        self.name = f"llm-{prompt_set}:{model}"
+        self.name = store_name(model, prompt_set)
         self.config = {"model": model, "prompt_set": prompt_set, "temperature": 0.0}
         self._build = seed_request if prompt_set == "seed" else xstest_request
         self._parse = parse_seed if prompt_set == "seed" else parse_xstest
