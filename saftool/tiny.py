@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from saftool.template import PROMPT_NO_INPUT, PROMPT_WITH_INPUT
+
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 
 
@@ -29,15 +31,40 @@ class TinySpec(BaseModel):
     vocab_size: int = Field(512, description="Byte-level BPE vocabulary size, special tokens included.")
     max_position_embeddings: int = Field(512, description="Longest sequence the rotary embedding is set up for.")
     tie_word_embeddings: bool = Field(True, description="Share the input embedding and the output head.")
+    initializer_range: float = Field(
+        0.02,
+        description="Std of the random init. About 1/sqrt(hidden_size) lets a narrow model learn where to "
+        "attend in few steps; the usual 0.02 suits wide ones.",
+    )
+
+
+def template_pieces() -> list[str]:
+    """The fixed text of the prompt template, which the tiny tokenizer keeps as single tokens."""
+    pieces = set()
+    for template in (PROMPT_NO_INPUT, PROMPT_WITH_INPUT):
+        for part in template.replace("{input}", "{instruction}").split("{instruction}"):
+            if part:
+                pieces.add(part)
+    return sorted(pieces, key=len, reverse=True)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """A byte-level BPE tokenizer (GPT-2 style) trained on `texts`, wrapped for transformers."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """A byte-level BPE tokenizer trained on `texts`, wrapped for transformers.
+
+    Unlike GPT-2's, it splits whitespace, each digit and punctuation into pieces of their own, so a
+    word is the same tokens wherever it stands (copying it is copying tokens), and it holds each fixed
+    piece of the prompt template as one token, so the template costs a few positions, not dozens.
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(r"\p{L}+|\p{N}|\s+|[^\s\p{L}\p{N}]+"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -46,6 +73,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_tokens([AddedToken(piece, normalized=False, special=False) for piece in template_pieces()])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS, padding_side="right"
     )
@@ -66,6 +94,7 @@ def build_base(texts: Iterable[str], spec: TinySpec, out_dir: str | Path, *, see
         num_key_value_heads=spec.num_attention_heads,
         max_position_embeddings=spec.max_position_embeddings,
         tie_word_embeddings=spec.tie_word_embeddings,
+        initializer_range=spec.initializer_range,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -1,0 +1,90 @@
+"""`infer`'s batched generation against the study's loop (one prompt at a time), on the tiny model.
+
+    python bench/infer_batching.py [--model DIR] [--batch-size 64] [--max-new-tokens 100]
+
+Without --model it trains the `tiny` preset on a study-sized mix first (about a minute). Both sides
+use the same weights (fp32, CPU), prompts and greedy decoding with `max_new_tokens`; the loop is
+`model.generate` per prompt, as the study ran it. Reports completion tokens per second of each, the
+share of prompts whose greedy text is identical, and as the last line `infer_batching: N.Nx`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tinysetup import build_store  # noqa: E402
+
+from saftool.io import read_records  # noqa: E402
+from saftool.presets import resolve_config  # noqa: E402
+from saftool.records import GenerationConfig, Item  # noqa: E402
+from saftool.runtimes import RuntimeOptions  # noqa: E402
+from saftool.runtimes.hf import HFRuntime  # noqa: E402
+from saftool.template import format_prompt  # noqa: E402
+from saftool.train import train  # noqa: E402
+
+
+def study_loop(model_dir: str, prompts: list[str], max_new_tokens: int) -> tuple[list[str], int, float]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    texts, tokens = [], 0
+    started = time.perf_counter()
+    for prompt in prompts:
+        enc = tok(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        new = out[0, enc["input_ids"].shape[1] :].tolist()
+        n = new.index(tok.eos_token_id) + 1 if tok.eos_token_id in new else len(new)
+        tokens += n
+        texts.append(tok.decode(new[:n], skip_special_tokens=True).strip())
+    return texts, tokens, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="A trained model directory [default: train the tiny preset].")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=100)
+    args = parser.parse_args()
+    import torch
+
+    torch.manual_seed(0)
+    work = Path(tempfile.mkdtemp(prefix="bench-infer-"))
+    store = build_store(work / "store")
+    model_dir = args.model
+    if model_dir is None:
+        print("training the tiny preset on the bench mix ...", file=sys.stderr)
+        train("bench", resolve_config("tiny"), store=store)
+        model_dir = str(store.model_dir("bench"))
+    items = list(read_records(store.eval_path("bench-eval"), Item))
+    prompts = [format_prompt(i.instruction, i.input) for i in items]
+
+    loop_texts, loop_tokens, loop_s = study_loop(model_dir, prompts, args.max_new_tokens)
+    runtime = HFRuntime(model_dir, RuntimeOptions(batch_size=args.batch_size, device="cpu"))
+    gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
+    started = time.perf_counter()
+    results = dict(runtime.generate(prompts, gen))
+    batch_s = time.perf_counter() - started
+    batch_texts = [results[i].text for i in range(len(prompts))]
+    batch_tokens = sum(r.completion_tokens for r in results.values())
+
+    same = sum(a == b for a, b in zip(loop_texts, batch_texts)) / len(prompts)
+    loop_tps, batch_tps = loop_tokens / loop_s, batch_tokens / batch_s
+    print(f"prompts: {len(prompts)}, max_new_tokens: {args.max_new_tokens}, batch size: {args.batch_size}")
+    print(f"study loop: {loop_tokens} tokens in {loop_s:.1f}s = {loop_tps:.0f} tok/s")
+    print(f"infer (hf): {batch_tokens} tokens in {batch_s:.1f}s = {batch_tps:.0f} tok/s")
+    print(f"identical greedy text: {100 * same:.1f}% of prompts")
+    print(f"infer_batching: {batch_tps / loop_tps:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
