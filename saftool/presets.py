@@ -97,18 +97,22 @@ PRESETS: dict[str, TrainConfig] = {
     "llama2-7b-qlora": TrainConfig(method="qlora", **_STUDY_LORA),
     "llama2-7b-lora": TrainConfig(method="lora", **_STUDY_LORA),
     "tiny": TrainConfig(
-        tiny=TinySpec(),
+        tiny=TinySpec(tie_word_embeddings=False, initializer_range=0.08),
         method="full",
         epochs=3.0,
-        lr=3e-3,
+        lr=1e-3,
         lr_scheduler="cosine",
-        warmup_steps=10,
-        batch_size=32,
+        warmup_steps=30,
+        batch_size=16,
         max_length=128,
-        save_steps=50,
+        # length-grouped batches hold one task family each (the families differ in length) and the
+        # model then learns one family at a time; random batches learn all of them much faster
+        group_by_length=False,
+        save_steps=100,
+        logging_steps=25,
     ),
     "smoke": TrainConfig(
-        tiny=TinySpec(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
+        tiny=TinySpec(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, initializer_range=0.1),
         method="full",
         epochs=1.0,
         lr=3e-3,

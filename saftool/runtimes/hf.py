@@ -2,8 +2,11 @@
 
 Prompts are sorted by token length (longest first, so memory peaks in the first batch) and cut into
 batches of `batch_size`; left padding keeps every prompt's last token at the end of its row, and
-`generate` derives position ids from the attention mask, so a batched greedy answer equals the
-one-prompt answer. A PEFT adapter directory is loaded onto the base it names and merged.
+position ids count only real tokens, so a batched greedy answer equals the one-prompt answer.
+Greedy decoding runs its own loop over the KV cache that drops each row from the batch once it has
+produced EOS: a batch costs what its live rows cost, not what its longest answer costs (answers
+here range from one token to `max_new_tokens`). Sampling goes through `generate`. A PEFT adapter
+directory is loaded onto the base it names and merged.
 """
 
 from __future__ import annotations
@@ -90,9 +93,56 @@ class HFRuntime:
             idx = order[start : start + self.batch_size]
             enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True).to(self.device)
             with torch.inference_mode():
-                out = self.model.generate(**enc, generation_config=config)
-            new = out[:, enc["input_ids"].shape[1] :].tolist()
+                if generation.do_sample:
+                    out = self.model.generate(**enc, generation_config=config)
+                    new = out[:, enc["input_ids"].shape[1] :].tolist()
+                else:
+                    new = self._greedy(enc["input_ids"], enc["attention_mask"], generation.max_new_tokens, eos)
             for i, ids in zip(idx, new):
                 n = ids.index(eos) + 1 if eos in ids else len(ids)
                 text = tok.decode(ids[:n], skip_special_tokens=True).strip()
                 yield i, Completion(text, lengths[i], n)
+
+    def _greedy(self, input_ids, attention_mask, max_new_tokens: int, eos: int) -> list[list[int]]:
+        """Greedy decoding of a left-padded batch; rows leave the batch (and the cache) at EOS."""
+        import torch
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        alive = torch.arange(input_ids.shape[0], device=input_ids.device)
+        last = positions[:, -1]
+        mask = attention_mask
+        tokens = out.logits[:, -1].argmax(-1)
+        produced: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
+        for step in range(max_new_tokens):
+            for row, token in zip(alive.tolist(), tokens.tolist()):
+                produced[row].append(token)
+            if step == max_new_tokens - 1:
+                break
+            running = tokens != eos
+            if not bool(running.all()):
+                keep = running.nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    break
+                cache.batch_select_indices(keep)
+                alive, tokens, mask, last = alive[keep], tokens[keep], mask[keep], last[keep]
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+            last = last + 1
+            out = self.model(
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=last[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            tokens = out.logits[:, -1].argmax(-1)
+        return produced
