@@ -114,7 +114,7 @@ class HFRuntime:
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=positions,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
             logits_to_keep=1,
         )
@@ -141,7 +141,7 @@ class HFRuntime:
                 input_ids=tokens[:, None],
                 attention_mask=mask,
                 position_ids=last[:, None],
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
             )
             tokens = out.logits[:, -1].argmax(-1)
