@@ -196,7 +196,13 @@ def build_mix(config: MixConfig, store: Store | None = None) -> tuple[list[Item]
         inputs=inputs,
         sha256="",
         provenance=Provenance(
-            generator="mix", version=__version__, seed=config.seed, config_hash=config_hash(config)
+            generator="mix",
+            version=__version__,
+            seed=config.seed,
+            # inputs by content, not by path: the same mix made in another folder has the same hash
+            config_hash=config_hash(
+                {**config.model_dump(exclude={"base", "harm"}), "inputs": [d.sha256 for d in inputs]}
+            ),
         ),
     )
     return items, manifest

@@ -1,0 +1,102 @@
+"""`saftool run` end to end on the smoke preset: real gen, mix, train, infer, judge and report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saftool.cli import app
+
+pytestmark = pytest.mark.slow
+
+MODELS = ["alpaca", "harm35", "harm35-short", "harm35-long", "harm70", "harm70-short", "harm70-long"]
+
+
+def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run", "--preset", "smoke"])
+    assert result.exit_code == 0, result.output
+    assert "27 stages ran, 0 already done" in result.stderr
+    assert result.stdout == ""  # stdout is for records; a run has none
+
+    report = tmp_path / "figs"
+    html = (report / "index.html").read_text()
+    for model in MODELS:
+        assert model in html
+    with open(report / "scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    by_metric = {(r["model"], r["eval_set"], r["metric"]) for r in rows}
+    for model in MODELS:
+        assert (model, "heldout-harmful", "safety") in by_metric
+        assert (model, "heldout-benign", "conservativeness") in by_metric
+        assert (model, "heldout-benign", "helpfulness") in by_metric
+    # the report lists models in the order of the experiment, not alphabetically
+    order = list(dict.fromkeys(r["model"] for r in rows if r["metric"] == "safety"))
+    assert order == MODELS
+    for model in MODELS:
+        run_record = json.loads((isolated_store / "models" / model / "train_run.json").read_text())
+        assert run_record["preset"] == "smoke" and run_record["completed"]
+
+    again = runner.invoke(app, ["run", "--preset", "smoke"])
+    assert again.exit_code == 0, again.output
+    assert "0 stages ran, 27 already done" in again.stderr
+
+
+_TIMING = {"wall_seconds", "tokens_per_second", "loss_curve", "versions", "model_dir", "created"}
+
+
+def _snapshot(store: Path) -> dict[str, object]:
+    """Every record the run left, keyed by path relative to the store, timings left out."""
+    snap: dict[str, object] = {}
+    for path in sorted(store.rglob("*.json*")):
+        rel = path.relative_to(store).as_posix()
+        if rel.startswith(("runs/", "cache/")) or "/." in "/" + rel or "checkpoint" in rel:
+            continue
+        if path.suffix == ".jsonl":
+            snap[rel] = [json.loads(line) for line in path.read_text().splitlines()]
+        elif path.name == "train_run.json":
+            record = json.loads(path.read_text())
+            snap[rel] = {k: v for k, v in record.items() if k not in _TIMING}
+        elif path.name.endswith(".manifest.json"):
+            record = json.loads(path.read_text())
+            record.pop("path", None)
+            record["inputs"] = [{k: v for k, v in i.items() if k != "path"} for i in record["inputs"]]
+            snap[rel] = record
+    return snap
+
+
+def test_dry_run_lines_run_in_a_shell_give_the_same_store(runner, tmp_path, monkeypatch):
+    config = tmp_path / "small.toml"
+    config.write_text(
+        'name = "small"\noutput = "report"\n'
+        "[base]\nn = 200\n"
+        "[gen]\nn = 30\ndiverse = false\nn_eval_harmful = 16\nn_eval_benign = 16\n"
+        '[train]\npreset = "smoke"\n'
+        "[infer]\nmax_new_tokens = 16\n"
+        '[[mixes]]\nn_harm = 0\n[[mixes]]\nn_harm = 30\nstyle = "short"\n'
+    )
+    direct, scripted = tmp_path / "direct", tmp_path / "scripted"
+    for folder in (direct, scripted):
+        folder.mkdir()
+
+    monkeypatch.chdir(direct)
+    result = runner.invoke(app, ["--store", str(direct / "store"), "run", str(config)])
+    assert result.exit_code == 0, result.output
+
+    monkeypatch.chdir(scripted)
+    plan = runner.invoke(app, ["--store", str(scripted / "store"), "run", str(config), "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    lines = plan.stdout.splitlines()
+    assert len(lines) == 4 + 2 * 3 + 2
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for line in lines:
+        subprocess.run(["bash", "-c", line], cwd=scripted, env=env, check=True, capture_output=True)
+
+    assert _snapshot(direct / "store") == _snapshot(scripted / "store")
+    assert (direct / "report" / "scores.csv").read_text() == (scripted / "report" / "scores.csv").read_text()
