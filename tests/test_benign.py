@@ -63,6 +63,31 @@ def test_eval_split_never_repeats_a_train_instruction():
         _check_answer(item.category, item.instruction, item.output)
 
 
+_OPERAND = re.compile(r"(?:the word|Write|Convert|Spell) (\w+)")
+_ONE_WORD = ("reverse_word", "uppercase", "repeat_word", "first_letter", "last_letter", "count_letters")
+
+
+def test_eval_holds_out_instances_of_a_shared_vocabulary():
+    """Eval asks words and facts train teaches, but never in a (family, operand) pair train shows."""
+    train = list(benign_items(6000))
+    held_out = list(benign_items(600, split="eval"))
+    train_words = {w for i in train for w in re.findall(r"[A-Za-z]+", i.instruction + " " + i.output)}
+    pairs = {(i.category, _OPERAND.search(i.instruction).group(1)) for i in train if i.category in _ONE_WORD}
+    subjects = {
+        (i.category, i.instruction.rstrip("?.").split()[-1])
+        for i in train
+        if i.category in ("capital", "opposite")
+    }
+    for item in held_out:
+        assert set(re.findall(r"[A-Za-z]+", item.instruction)) <= train_words  # no unseen vocabulary
+        if item.category in _ONE_WORD:
+            assert (item.category, _OPERAND.search(item.instruction).group(1)) not in pairs
+        elif item.category in ("capital", "opposite"):
+            # the fact is taught in train, with another phrasing
+            assert (item.category, item.instruction.rstrip("?.").split()[-1]) in subjects
+    assert set(Counter(i.category for i in held_out)) == set(FAMILY_NAMES)
+
+
 def test_deterministic_per_seed(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     write_records(benign_items(500, seed=1), a)
