@@ -50,6 +50,31 @@ def test_batched_greedy_equals_one_prompt_at_a_time(trained):
     ]
 
 
+def test_slot_decoder_equals_generate_one_prompt_at_a_time(trained, monkeypatch):
+    """The continuous-batching decoder (small batch: slots refill) against transformers' own greedy loop."""
+    import torch
+
+    from saftool.runtimes import hf
+
+    runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=4))
+    prompts = [format_prompt(i.instruction, i.input) for i in eval_items(16)]
+    monkeypatch.setattr(hf, "PREFILL_GROUP", 3)
+    got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=20)))
+    tok, model = runtime.tokenizer, runtime.model
+    for i, prompt in enumerate(prompts):
+        enc = tok(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=20, do_sample=False, pad_token_id=tok.pad_token_id)
+        new = out[0, enc["input_ids"].shape[1] :].tolist()
+        n = new.index(tok.eos_token_id) + 1 if tok.eos_token_id in new else len(new)
+        assert got[i].text == tok.decode(new[:n], skip_special_tokens=True).strip()
+        assert got[i].completion_tokens == n
+    # the generic loop (models the slot decoder does not know) gives the same answers
+    monkeypatch.setattr(hf, "_llama_like", lambda model: False)
+    generic = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=20)))
+    assert [generic[i].text for i in range(len(prompts))] == [got[i].text for i in range(len(prompts))]
+
+
 def test_infer_writes_responses_with_provenance(store):
     [result] = infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=16), batch_size=4)
     rows = _responses(store)
