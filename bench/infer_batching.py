@@ -1,11 +1,16 @@
 """`infer`'s batched generation against the study's loop (one prompt at a time), on the tiny model.
 
-    python bench/infer_batching.py [--model DIR] [--batch-size 64] [--max-new-tokens 100]
+    python bench/infer_batching.py [--model DIR] [--batch-size 64] [--max-new-tokens 100] [--threads 1]
 
 Without --model it trains the `tiny` preset on a study-sized mix first (about a minute). Both sides
 use the same weights (fp32, CPU), prompts and greedy decoding with `max_new_tokens`; the loop is
 `model.generate` per prompt, as the study ran it. Reports completion tokens per second of each, the
 share of prompts whose greedy text is identical, and as the last line `infer_batching: N.Nx`.
+
+Both sides run with the same `--threads` (torch intra-op threads, default 1). On a shared 2-core
+machine two OpenMP threads stall whenever another process holds a core: the batched side, whose
+ops are big enough to be split, then took 10 to 80 times longer from run to run, while the loop's
+one-row ops are never split and do not care (5.0 to 6.0 s either way).
 """
 
 from __future__ import annotations
@@ -54,10 +59,12 @@ def main() -> None:
     parser.add_argument("--model", help="A trained model directory [default: train the tiny preset].")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides [default: 1].")
     args = parser.parse_args()
     import torch
 
     torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-infer-"))
     store = build_store(work / "store")
     model_dir = args.model
@@ -79,7 +86,10 @@ def main() -> None:
 
     same = sum(a == b for a, b in zip(loop_texts, batch_texts)) / len(prompts)
     loop_tps, batch_tps = loop_tokens / loop_s, batch_tokens / batch_s
-    print(f"prompts: {len(prompts)}, max_new_tokens: {args.max_new_tokens}, batch size: {args.batch_size}")
+    print(
+        f"prompts: {len(prompts)}, max_new_tokens: {args.max_new_tokens}, batch size: {args.batch_size}, "
+        f"threads: {args.threads}"
+    )
     print(f"study loop: {loop_tokens} tokens in {loop_s:.1f}s = {loop_tps:.0f} tok/s")
     print(f"infer (hf): {batch_tokens} tokens in {batch_s:.1f}s = {batch_tps:.0f} tok/s")
     print(f"identical greedy text: {100 * same:.1f}% of prompts")
