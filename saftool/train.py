@@ -298,18 +298,101 @@ def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: 
             target_modules=list(config.lora_target_modules),
             task_type="CAUSAL_LM",
         )
-    trainer = SFTTrainer(
+    lean = config.base_model is None and not use_cuda and config.method == "full" and not config.padding_free
+    trainer_cls = _lean_trainer_class(SFTTrainer) if lean else SFTTrainer
+    trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=_dataset(items),
         processing_class=tokenizer,
         peft_config=peft_config,
+        data_collator=_RowPackingCollator(tokenizer.pad_token_id, config.max_length) if lean else None,
     )
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout, which carries records only
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+class _RowPackingCollator:
+    """Batches of the tool-built CPU presets without padding waste: the batch's examples (the same
+    examples TRL's collator would batch, so a step means the same thing) go first-fit-decreasing into
+    rows of up to `row_length` tokens, with position ids restarting at each example and no attention
+    mask, so transformers builds a block-diagonal causal mask and no example attends to another.
+    Random batches of the tiny mix padded to their longest example are 2.6x their real tokens; packed
+    rows are a few percent. Labels at each example's first position are ignored, as in TRL's
+    padding-free collator (nothing before it in the row may predict it).
+    """
+
+    def __init__(self, pad_token_id: int, row_length: int):
+        self.pad_token_id = pad_token_id
+        self.row_length = row_length
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        seqs = sorted(
+            ((list(ex["input_ids"]), list(ex.get("labels", ex["input_ids"]))) for ex in examples),
+            key=lambda s: -len(s[0]),
+        )
+        cap = max(self.row_length, len(seqs[0][0]))
+        rows: list[list[tuple[list[int], list[int]]]] = []
+        used: list[int] = []
+        for ids, labels in seqs:
+            row = next((r for r, n in enumerate(used) if n + len(ids) <= cap), None)
+            if row is None:
+                rows.append([])
+                used.append(0)
+                row = len(rows) - 1
+            rows[row].append((ids, labels))
+            used[row] += len(ids)
+        width = max(used)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        labels_out = torch.full((len(rows), width), -100, dtype=torch.long)
+        position_ids = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            at = 0
+            for ids, labels in row:
+                n = len(ids)
+                input_ids[r, at : at + n] = torch.tensor(ids)
+                labels_out[r, at : at + n] = torch.tensor(labels)
+                labels_out[r, at] = -100
+                position_ids[r, at : at + n] = torch.arange(n)
+                at += n
+            position_ids[r, at:] = torch.arange(width - at)  # the padding is a sequence of its own
+        return {"input_ids": input_ids, "labels": labels_out, "position_ids": position_ids}
+
+
+def _lean_trainer_class(base):
+    """SFTTrainer for one-process CPU runs of a tool-built model, without TRL's per-step extras.
+
+    TRL's loss goes through its chunked log-prob head, which off Triton devices scores every position
+    (prompt and padding too) and also computes entropy and top-1 accuracy for its metrics, each read
+    back with `.item()` on every step. This one projects only the answer positions (labels != -100)
+    through the LM head: the same loss, normalised the same way (by `num_items_in_batch`, the
+    answer tokens of the optimizer step), with a quarter of the head's work.
+    """
+    import torch.nn.functional as F
+
+    class LeanSFTTrainer(base):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            hidden = model.base_model(**inputs, use_cache=False).last_hidden_state[:, :-1]
+            targets = labels[:, 1:]
+            mask = targets != -100
+            logits = model.get_output_embeddings()(hidden[mask])
+            loss = F.cross_entropy(logits.float(), targets[mask], reduction="sum")
+            count = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = loss / torch_as_count(count)
+            return (loss, None) if return_outputs else loss
+
+    def torch_as_count(count):
+        import torch
+
+        return torch.as_tensor(count).clamp(min=1)
+
+    return LeanSFTTrainer
 
 
 def _load_model(config: TrainConfig, base_path: str, use_cuda: bool, bf16: bool):
