@@ -155,3 +155,13 @@ def test_vllm_without_the_package_gives_the_install_line(store):
         pytest.skip("vllm is installed")
     with pytest.raises(MissingDependencyError, match=r"pip install 'saftool\[vllm\]'"):
         infer("m", ["ev"], store=store, backend="vllm")
+
+
+def test_prompts_longer_than_the_context_keep_their_end(tmp_path):
+    """A prompt past the model's context is cut from the left, so the answer still gets its room."""
+    from saftool.runtimes.hf import HFRuntime
+
+    runtime = HFRuntime.__new__(HFRuntime)
+    runtime.model = type("M", (), {"config": type("C", (), {"max_position_embeddings": 10})()})()
+    kept = runtime._fit_context([list(range(20)), [1, 2, 3]], max_new_tokens=4)
+    assert kept == [list(range(14, 20)), [1, 2, 3]]

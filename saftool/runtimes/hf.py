@@ -89,7 +89,7 @@ class HFRuntime:
             eos_token_id=tok.eos_token_id,
             **sampling,
         )
-        encoded = tok(list(prompts))["input_ids"]
+        encoded = self._fit_context(tok(list(prompts))["input_ids"], generation.max_new_tokens)
         lengths = [len(ids) for ids in encoded]
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
         eos = tok.eos_token_id
@@ -99,7 +99,7 @@ class HFRuntime:
             return
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True).to(self.device)
+            enc = tok.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.device)
             with torch.inference_mode():
                 if generation.do_sample:
                     out = self.model.generate(**enc, generation_config=config)
@@ -110,6 +110,25 @@ class HFRuntime:
                 n = ids.index(eos) + 1 if eos in ids else len(ids)
                 text = tok.decode(ids[:n], skip_special_tokens=True).strip()
                 yield i, Completion(text, lengths[i], n)
+
+    def _fit_context(self, encoded: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        """Cut prompts that would not fit the model's context with the answer, keeping their end.
+
+        Some benchmark prompts are far longer than a small model's context (seed-safe holds one of
+        12,600 tokens); beyond it positions are untrained and attention cost grows quadratically.
+        The end holds the instruction's last words and the template's `### Response:` cue.
+        """
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        if not context:
+            return encoded
+        limit = max(1, context - max_new_tokens)
+        cut = sum(1 for ids in encoded if len(ids) > limit)
+        if cut:
+            from saftool.console import warn
+
+            warn(f"{cut} prompt(s) longer than the model's context ({context} tokens, {max_new_tokens} kept "
+                 f"for the answer): kept their last {limit} tokens")
+        return [ids[-limit:] if len(ids) > limit else ids for ids in encoded]
 
     def _greedy(self, input_ids, attention_mask, max_new_tokens: int, eos: int) -> list[list[int]]:
         """Greedy decoding of a left-padded batch; rows leave the batch (and the cache) at EOS."""
