@@ -123,3 +123,15 @@ def test_mcnemar_compare(store):
 def test_empty_store_is_an_error(isolated_store):
     with pytest.raises(SaftoolError, match="no judgments"):
         compute(Store(isolated_store))
+
+
+def test_wilson_bounds_never_cross_the_score_at_the_extremes():
+    import duckdb
+
+    from saftool.report_sql import _wilson
+
+    con = duckdb.connect()
+    for k, n in [(0, 1), (0, 200), (200, 200), (939, 939), (7, 7), (1, 3)]:
+        score, low, high = con.execute(f"SELECT {_wilson(str(k), str(n))}").fetchone()
+        assert low <= score <= high, (k, n, low, score, high)
+        assert 0 <= low and high <= 100 + 1e-9
