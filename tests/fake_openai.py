@@ -12,11 +12,12 @@ the last user message reversed, which is deterministic and distinguishable per p
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import LoopbackServer
 
 FAULTS = ("429", "500", "503", "slow", "malformed", "empty", "drop")
 
@@ -25,7 +26,9 @@ def default_reply(body: dict[str, Any]) -> str:
     return body["messages"][-1]["content"][::-1]
 
 
-class FakeChatServer:
+class FakeChatServer(LoopbackServer):
+    path_prefix = "/v1"
+
     def __init__(self, reply: Callable[[dict[str, Any]], str] = default_reply, slow_seconds: float = 3.0):
         self.reply = reply
         self.slow_seconds = slow_seconds
@@ -33,15 +36,7 @@ class FakeChatServer:
         self.bodies: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
         self._faults: list[str] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        super().__init__()
 
     def inject(self, *faults: str) -> None:
         """Queue faults; each of the next requests gets one, in order."""
@@ -57,14 +52,6 @@ class FakeChatServer:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
-
-    def __enter__(self) -> FakeChatServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _next_fault(self) -> str | None:
         with self._lock:
