@@ -209,6 +209,11 @@ def _prepare_checkpoint_dir(ckpt: Path, identity: dict[str, str], resume: bool) 
                 f"the checkpoint in {ckpt} was made with another config or mix; rerun without --resume to start over"
             )
         checkpoints = sorted(ckpt.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        # a kill can land while the newest checkpoint is being written: resume from the newest
+        # complete one and drop the torn ones, which the trainer would refuse to load
+        while checkpoints and not checkpoint_complete(checkpoints[-1]):
+            console.warn(f"{checkpoints[-1].name} was not completely written (killed while saving?); removing it")
+            shutil.rmtree(checkpoints.pop())
         if checkpoints:
             console.info(f"resuming from {checkpoints[-1].name}")
             return checkpoints[-1]
@@ -220,6 +225,28 @@ def _prepare_checkpoint_dir(ckpt: Path, identity: dict[str, str], resume: bool) 
     ckpt.mkdir(parents=True)
     write_json(identity, state_file)
     return None
+
+
+_WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
+
+
+def checkpoint_complete(checkpoint: Path) -> bool:
+    """A trainer state that parses and a safetensors weights file as long as its header says."""
+    import json
+    import struct
+
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        weights = next((checkpoint / f for f in _WEIGHT_FILES if (checkpoint / f).is_file()), None)
+        if weights is None:
+            return (checkpoint / "model.safetensors.index.json").is_file()
+        with open(weights, "rb") as fh:
+            header_len = struct.unpack("<Q", fh.read(8))[0]
+            header = json.loads(fh.read(header_len))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        return weights.stat().st_size == 8 + header_len + end
+    except (OSError, ValueError, KeyError, struct.error):
+        return False
 
 
 def _training_texts(items: list[Item]) -> Iterator[str]:

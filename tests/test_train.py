@@ -162,3 +162,28 @@ def test_row_packing_collator_packs_without_mixing_examples():
     starts = pos == 0
     assert bool((labels[starts] == -100).all())  # no example's first token is predicted across a boundary
     assert pos[0].tolist()[:9] == list(range(9))  # positions restart per example
+
+
+def test_torn_checkpoints_are_not_resumed_from(tmp_path):
+    """A kill during a save leaves a checkpoint without (or with half of) its weights."""
+    import torch
+    from safetensors.torch import save_file
+
+    from saftool.train import checkpoint_complete
+
+    good = tmp_path / "checkpoint-5"
+    good.mkdir()
+    (good / "trainer_state.json").write_text("{}")
+    save_file({"w": torch.zeros(64)}, str(good / "model.safetensors"))
+    assert checkpoint_complete(good)
+
+    torn = tmp_path / "checkpoint-10"
+    torn.mkdir()
+    (torn / "trainer_state.json").write_text("{}")
+    assert not checkpoint_complete(torn)  # state written, weights not yet
+    data = (good / "model.safetensors").read_bytes()
+    (torn / "model.safetensors").write_bytes(data[:-16])
+    assert not checkpoint_complete(torn)  # weights cut short
+    (torn / "model.safetensors").write_bytes(data)
+    (torn / "trainer_state.json").write_text('{"global_step": ')
+    assert not checkpoint_complete(torn)  # state cut short
