@@ -14,7 +14,7 @@ from saftool.io import write_records
 from saftool.presets import PRESETS, resolve_config
 from saftool.store import Store
 from saftool.tiny import build_base
-from saftool.train import checkpoint_dir, train
+from saftool.train import checkpoint_complete, checkpoint_dir, train
 from tests.modelfix import mix_items, write_mix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -134,7 +134,8 @@ def test_resume_after_the_training_process_is_killed(isolated_store):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ckpt = checkpoint_dir(store, "m")
     deadline = time.monotonic() + 120
-    while not list(ckpt.glob("checkpoint-*/trainer_state.json")) and proc.poll() is None:
+    # wait for one whole checkpoint; the kill may still tear a later one, which resume must skip
+    while not any(checkpoint_complete(p) for p in ckpt.glob("checkpoint-*")) and proc.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
@@ -168,8 +169,6 @@ def test_torn_checkpoints_are_not_resumed_from(tmp_path):
     """A kill during a save leaves a checkpoint without (or with half of) its weights."""
     import torch
     from safetensors.torch import save_file
-
-    from saftool.train import checkpoint_complete
 
     good = tmp_path / "checkpoint-5"
     good.mkdir()
