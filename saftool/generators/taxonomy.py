@@ -431,4 +431,3 @@ CATEGORIES: tuple[Category, ...] = (
     ),
 )
 
-CATEGORY_NAMES: tuple[str, ...] = tuple(c.name for c in CATEGORIES)
