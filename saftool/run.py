@@ -202,40 +202,27 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
     harm_train = store.prompts / f"harmful-train-{config.name}.jsonl"
     stages: list[Stage] = []
 
-    gen_harm = ["gen", "--kind", "harmful", "--split", "train", "--n", str(config.gen.n)]
-    gen_harm += ["--backend", config.gen.backend, "--seed", seed]
-    if config.gen.model:
-        gen_harm += ["--model", config.gen.model]
-    if not config.gen.diverse:
-        gen_harm.append("--no-diverse")
-    stages.append(Stage("gen:harmful-train", [*gen_harm, "-o", str(harm_train)], [harm_train], weight=2))
+    def gen(stage_id: str, kind: str, split: str, n: int, out: Path, options: list[str], weight: float = 1) -> Stage:
+        argv = ["gen", "--kind", kind, "--split", split, "--n", str(n), "--seed", seed, *options, "-o", str(out)]
+        return Stage(stage_id, argv, [out], weight=weight)
 
-    heldout_harm = store.eval_path(HELDOUT_HARMFUL)
-    gen_eval = ["gen", "--kind", "harmful", "--split", "eval", "--n", str(config.gen.n_eval_harmful)]
-    gen_eval += ["--backend", config.gen.backend, "--seed", seed, "--no-diverse", "-o", str(heldout_harm)]
-    stages.append(Stage("gen:heldout-harmful", gen_eval, [heldout_harm]))
-
-    heldout_benign = store.eval_path(HELDOUT_BENIGN)
+    backend = ["--backend", config.gen.backend] + (["--model", config.gen.model] if config.gen.model else [])
+    diverse = [] if config.gen.diverse else ["--no-diverse"]
+    # held-out sets skip diversity: they are scored, not trained on, and must not depend on the embedder
+    stages.append(gen("gen:harmful-train", "harmful", "train", config.gen.n, harm_train, backend + diverse, weight=2))
     stages.append(
-        Stage(
-            "gen:heldout-benign",
-            ["gen", "--kind", "benign", "--split", "eval", "--n", str(config.gen.n_eval_benign), "--seed", seed,
-             "--no-diverse", "-o", str(heldout_benign)],
-            [heldout_benign],
-        )
+        gen("gen:heldout-harmful", "harmful", "eval", config.gen.n_eval_harmful, store.eval_path(HELDOUT_HARMFUL),
+            [*backend, "--no-diverse"])
+    )
+    stages.append(
+        gen("gen:heldout-benign", "benign", "eval", config.gen.n_eval_benign, store.eval_path(HELDOUT_BENIGN),
+            ["--no-diverse"])
     )
 
     base_deps: list[str] = []
     if config.base.source == "builtin":
         base_file = store.prompts / f"benign-train-{config.name}.jsonl"
-        stages.append(
-            Stage(
-                "gen:benign-train",
-                ["gen", "--kind", "benign", "--split", "train", "--n", str(config.base.n), "--seed", seed,
-                 "--no-diverse", "-o", str(base_file)],
-                [base_file],
-            )
-        )
+        stages.append(gen("gen:benign-train", "benign", "train", config.base.n, base_file, ["--no-diverse"]))
         base_deps = ["gen:benign-train"]
         base_args = ["--base", str(base_file)]
     else:
