@@ -1,8 +1,10 @@
 """`saftool run`: the whole study, from one TOML config, as a plan of ordinary `saftool` commands.
 
 The plan is a list of stages, each the exact argv of one `saftool` command. `run` executes those
-argv in-process through the same CLI, and `--dry-run` prints them, so the printed plan and what
-`run` does cannot drift apart (a cluster user can submit each line as its own job).
+argv through the same CLI (in this process one at a time, or with `--jobs N` in N worker processes,
+each stage starting once the stages it depends on are done), and `--dry-run` prints
+them, so the printed plan and what `run` does cannot drift apart (a cluster user can submit each
+line as its own job).
 
 Each stage has a key: the hash of its argv and of the keys of the stages it depends on. A stage is
 skipped when the state file records that key and its outputs exist, so a rerun after a kill picks up
@@ -12,7 +14,9 @@ finished records) and a finished grid reruns in seconds.
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 import time
 import tomllib
 from collections.abc import Callable
@@ -312,13 +316,81 @@ def _load_state(path: Path) -> dict[str, str]:
         return {}  # a damaged state only costs re-checking stages; each stage resumes itself
 
 
+def default_jobs(config: RunConfig) -> int:
+    """Stages run at once when `--jobs` is not given.
+
+    A tool-built model (tiny, smoke) trains and answers on one CPU thread, since its matrices are too
+    small to split (see `train._cpu_threads`); run one after another, a grid leaves every other core
+    idle, so the default is one job per core, up to one per model. A real base model gets one job: it
+    wants the whole GPU (or every core) to itself.
+    """
+    from saftool.presets import PRESETS
+
+    preset = PRESETS.get(config.train.preset)
+    if config.train.base_model or preset is None or preset.base_model is not None:
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(config.mixes)))
+
+
+def log_path(store: Store, config: RunConfig, stage: Stage) -> Path:
+    """Where a stage run by a worker process (`--jobs` > 1) writes its messages."""
+    return store.runs / f"{config.name}.logs" / f"{stage.id.replace(':', '-')}.log"
+
+
+def _start_worker(threads: int) -> None:
+    """First thing in each worker process, before torch loads: it reads its thread count at import."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def _run_logged(argv: list[str], log: str) -> int:
+    """One stage in a worker process, with everything written to stderr (C libraries too) in `log`."""
+    import traceback
+
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "w", encoding="utf-8") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            return _run_in_process(argv)
+        except Exception:  # a crash is this stage's failure, told in its log, not the pool's
+            traceback.print_exc()
+            return 1
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "".join(f"\n  | {line}" for line in tail)
+
+
 def execute(
     config: RunConfig,
     store: Store,
     runner: Callable[[list[str]], int] | None = None,
+    jobs: int = 1,
 ) -> RunSummary:
-    """Run every stage not already done; `runner(argv)` runs one saftool command (default: in-process)."""
+    """Run every stage not already done, up to `jobs` at once, each as soon as its inputs are done.
+
+    With one job, `runner(argv)` runs each saftool command (default: in this process, in plan order).
+    With more, `jobs` worker processes (started once, so torch loads once per worker, not per stage)
+    run the commands in-process, the cores shared out between them, each stage's messages in a log
+    under `store/runs/NAME.logs/`; a failed stage stops the others (every stage resumes) and the error
+    shows the end of its log.
+    """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    if jobs > 1 and runner is not None:
+        raise UsageError("a custom runner runs stages one at a time (jobs=1)")
     runner = runner or _run_in_process
+    threads = max(1, (os.cpu_count() or 1) // jobs)
     stages = plan(config, store)
     state_file = state_path(store, config)
     done = _load_state(state_file)
@@ -326,37 +398,89 @@ def execute(
     store.runs.mkdir(parents=True, exist_ok=True)
     write_json({"config": config.model_dump(mode="json"), "config_hash": config_hash(config)},
                store.runs / f"{config.name}.config.json")
+    position = {stage.id: i for i, stage in enumerate(stages, 1)}
+    pending = list(stages)
+    running: dict[str, tuple[Stage, Callable[[], int | None]]] = {}
     total = sum(s.weight for s in stages)
     started = time.monotonic()
-    with console.progress(f"run {config.name}", total) as bar:
-        for i, stage in enumerate(stages, 1):
-            finished = (
-                done.get(stage.id) == stage.key
-                and all(p.exists() for p in stage.outputs)
-                and not any(dep in summary.ran for dep in stage.deps)  # fresh inputs: redo
-            )
-            if finished:
-                summary.skipped.append(stage.id)
+
+    def ready(stage: Stage) -> bool:
+        return all(dep in summary.ran or dep in summary.skipped for dep in stage.deps)
+
+    def finished(stage: Stage) -> bool:
+        return (
+            done.get(stage.id) == stage.key
+            and all(p.exists() for p in stage.outputs)
+            and not any(dep in summary.ran for dep in stage.deps)  # fresh inputs: redo
+        )
+
+    pool = None
+    if jobs > 1:
+        import multiprocessing
+
+        # spawn, not fork: the parent's progress display runs a thread, and a fork copies its locks
+        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker, initargs=(threads,))
+
+    def start(stage: Stage) -> Callable[[], int | None]:
+        """Start a stage; returns a poll: its exit code once it has ended, else None."""
+        console.info(f"[{position[stage.id]}/{len(stages)}] {stage.command(store)}")
+        argv = ["--store", str(store.root), *stage.argv]
+        if stage.id.startswith("train:") and (store.models / f".{stage.id.split(':', 1)[1]}.ckpt").exists():
+            argv.append("--resume")
+        if pool is None:
+            code = runner(argv)
+            return lambda: code
+        result = pool.apply_async(_run_logged, (argv, str(log_path(store, config, stage))))
+        return lambda: result.get() if result.ready() else None
+
+    try:
+        with console.progress(f"run {config.name}", total) as bar:
+            while pending or running:
+                # in plan order, so one job runs the stages in the order --dry-run prints them
+                while stage := next((s for s in pending if ready(s) and (finished(s) or len(running) < jobs)), None):
+                    pending.remove(stage)
+                    if finished(stage):
+                        summary.skipped.append(stage.id)
+                        bar.advance(stage.weight)
+                    else:
+                        bar.update(description=f"run {config.name}: {', '.join([*running, stage.id])}")
+                        running[stage.id] = (stage, start(stage))
+                if not running:
+                    break  # the plan is in dependency order, so nothing is left that could wait
+                stage, code = _wait_any(running)
+                del running[stage.id]
+                if code != 0:
+                    where = ""
+                    if jobs > 1:
+                        log = log_path(store, config, stage)
+                        where = f"; its log, {log}, ends:{_log_tail(log)}"
+                    raise SaftoolError(
+                        f"stage {stage.id} failed (exit {code}); rerun `saftool run` to continue from it{where}"
+                    )
+                done[stage.id] = stage.key
+                write_json({"stages": done}, state_file)
+                summary.ran.append(stage.id)
                 bar.advance(stage.weight)
-                continue
-            bar.update(description=f"[{i}/{len(stages)}] {stage.id}")
-            console.info(f"[{i}/{len(stages)}] {stage.command(store)}")
-            argv = list(stage.argv)
-            if stage.id.startswith("train:") and (store.models / f".{stage.id.split(':', 1)[1]}.ckpt").exists():
-                argv.append("--resume")
-            code = runner(["--store", str(store.root), *argv])
-            if code != 0:
-                raise SaftoolError(f"stage {stage.id} failed (exit {code}); rerun `saftool run` to continue from it")
-            done[stage.id] = stage.key
-            write_json({"stages": done}, state_file)
-            summary.ran.append(stage.id)
-            bar.advance(stage.weight)
+    finally:
+        if pool is not None:  # after a failure or ^C this stops the stages still running; each resumes
+            pool.terminate()
+            pool.join()
     summary.report = Path(config.output) / "index.html"
     console.info(
         f"run {config.name}: {len(summary.ran)} stages ran, {len(summary.skipped)} already done, "
         f"{time.monotonic() - started:.0f}s; report: {summary.report}"
     )
     return summary
+
+
+def _wait_any(running: dict[str, tuple[Stage, Callable[[], int | None]]]) -> tuple[Stage, int]:
+    """The first running stage to end, and its exit code."""
+    while True:
+        for stage, poll in running.values():
+            code = poll()
+            if code is not None:
+                return stage, code
+        time.sleep(0.1)
 
 
 def _run_in_process(argv: list[str]) -> int:
@@ -366,7 +490,6 @@ def _run_in_process(argv: list[str]) -> int:
     dropped, so `run` itself keeps stdout clean.
     """
     import contextlib
-    import os
 
     import typer.main
 

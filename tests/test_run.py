@@ -145,3 +145,42 @@ def test_gpu_example_config_plans_the_real_study(isolated_store):
     assert any("--backend vllm" in line for line in lines)
     assert "judge --judge llm --model gpt-3.5-turbo --prompt-set seed" in lines[-2]
     assert lines[-1].endswith("report --out figs-llama2 --judge llm-seed:gpt-3.5-turbo")
+
+
+def test_default_jobs_one_per_core_for_tool_built_models_else_one(monkeypatch):
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    assert run.default_jobs(run.load_config(None)) == 2
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 64)
+    assert run.default_jobs(run.load_config(None)) == 7  # never more than one per model
+    assert run.default_jobs(run.RunConfig(train={"preset": "llama2-7b-qlora"})) == 1
+    assert run.default_jobs(run.RunConfig(train={"base_model": "meta-llama/Llama-2-7b-hf"})) == 1
+
+
+def test_jobs_must_be_positive_and_a_custom_runner_runs_alone(isolated_store):
+    cfg = run.smoke(run.load_config(None))
+    with pytest.raises(UsageError, match="at least 1"):
+        run.execute(cfg, Store(), jobs=0)
+    with pytest.raises(UsageError, match="one at a time"):
+        run.execute(cfg, Store(), runner=lambda argv: 0, jobs=2)
+
+
+def test_parallel_stage_failure_names_its_log_and_stops_the_rest(isolated_store, tmp_path, monkeypatch):
+    """With --jobs, a stage that fails in its subprocess stops the run with the end of its log."""
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no-such-alpaca.json"
+    cfg = run.RunConfig(
+        base={"source": str(missing)},
+        gen={"n": 10, "diverse": False, "n_eval_harmful": 4, "n_eval_benign": 4},
+        mixes=[{"n_harm": 0}, {"n_harm": 10}],
+        train={"preset": "smoke"},
+        evals=[run.HELDOUT_HARMFUL],
+    )
+    store = Store()
+    with pytest.raises(SaftoolError, match=r"stage mix:\w+ failed \(exit \d\)") as failure:
+        run.execute(cfg, store, jobs=2)
+    message = str(failure.value)
+    assert str(missing) in message  # the child's own error, read from its log
+    assert ".logs" in message
+    state = json.loads(run.state_path(store, cfg).read_text())["stages"]
+    assert set(state) <= {"gen:harmful-train", "gen:heldout-harmful", "gen:heldout-benign", "mix:alpaca", "mix:harm10"}
+    assert not any(store.models.glob("*/train_run.json"))

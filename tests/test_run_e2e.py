@@ -20,9 +20,12 @@ MODELS = ["alpaca", "harm35", "harm35-short", "harm35-long", "harm70", "harm70-s
 
 def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["run", "--preset", "smoke"])
+    result = runner.invoke(app, ["run", "--preset", "smoke", "--jobs", "2"])
     assert result.exit_code == 0, result.output
     assert "27 stages ran, 0 already done" in result.stderr
+    # two worker processes ran the stages, each stage's messages in its own log
+    logs = {p.stem for p in (isolated_store / "runs" / "study.logs").glob("*.log")}
+    assert len(logs) == 27 and {"train-harm35", "infer-harm70-long", "judge", "report"} <= logs
     assert result.stdout == ""  # stdout is for records; a run has none
 
     report = tmp_path / "figs"
@@ -43,7 +46,7 @@ def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_stor
         run_record = json.loads((isolated_store / "models" / model / "train_run.json").read_text())
         assert run_record["preset"] == "smoke" and run_record["completed"]
 
-    again = runner.invoke(app, ["run", "--preset", "smoke"])
+    again = runner.invoke(app, ["run", "--preset", "smoke", "--jobs", "1"])
     assert again.exit_code == 0, again.output
     assert "0 stages ran, 27 already done" in again.stderr
 

@@ -21,6 +21,11 @@ def run(
         False, "--dry-run", help="Print the plan, one `saftool` command per stage, on stdout; run nothing."
     ),
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config as TOML-ready JSON."),
+    jobs: int = typer.Option(
+        None, "--jobs", "-j", min=1, show_default=False,
+        help="Stages at once, in worker processes logging to store/runs/NAME.logs/ [default: one per CPU core "
+        "for tool-built models (they train on one thread each), else 1].",
+    ),
 ) -> None:
     """Reproduce the study: gen -> mix (x7) -> train (x7) -> infer -> judge -> report.
 
@@ -33,6 +38,8 @@ def run(
       saftool run                          # offline CPU study, report in figs/index.html
 
       saftool run --preset smoke           # the same grid, small
+
+      saftool run -j 1                     # one stage at a time, in this process
 
       saftool run study.toml --dry-run     # one line per stage, e.g. for a SLURM array
     """
@@ -53,7 +60,7 @@ def run(
         for line in run_lib.dry_run_lines(cfg, store):
             sys.stdout.write(line + "\n")
         return
-    run_lib.execute(cfg, store)
+    run_lib.execute(cfg, store, jobs=jobs or run_lib.default_jobs(cfg))
 
 
 def register(app: typer.Typer) -> None:
