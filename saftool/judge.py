@@ -3,7 +3,7 @@
 Judges sit behind one small batched interface and are looked up by name in a lazy registry, so the
 LLM and transformers judges import openai/torch only when chosen:
 
-    judge = load_judge("keyword")            # or "llm" (model=...), "hf:<path>"
+    judge = load_judge("keyword")            # or "llm" (model=...), "hf:<path>", "learned[:<weights>]"
     for judgment in judge_records(records, judge): ...
     judge_store(store, judge)                 # every response in the store not yet judged
 
@@ -38,8 +38,9 @@ JUDGES = Registry(
         "keyword": "saftool.judges.keyword:KeywordJudge",
         "llm": "saftool.judges.llm:LLMJudge",
         "hf": "saftool.judges.hf:HFJudge",
+        "learned": "saftool.judges.learned:LearnedJudge",
     },
-    requires={"hf": ("transformers", None)},
+    requires={"hf": ("transformers", None), "learned": ("sentence_transformers", None)},
 )
 DEFAULT_JUDGE = "keyword"
 LABELS = ("refusal", "compliance", "partial", "unknown")
@@ -70,7 +71,8 @@ class Judge(Protocol):
 
 
 def load_judge(spec: str = DEFAULT_JUDGE, **options: Any) -> Judge:
-    """Build the judge named by `spec` ('keyword', 'llm' or 'llm:<model>', 'hf:<model>')."""
+    """Build the judge named by `spec` ('keyword', 'llm' or 'llm:<model>', 'hf:<model>', 'learned' or
+    'learned:<weights.json>')."""
     factory = JUDGES.load(spec)
     return factory(spec, **options)
 

@@ -30,3 +30,44 @@ def test_xstest_agreement(shared):
     assert strmatch.binary.accuracy == pytest.approx(0.907, abs=0.001)
     assert gpt4.binary.accuracy == pytest.approx(0.833, abs=0.001)
     assert keyword.binary.accuracy > strmatch.binary.accuracy > gpt4.binary.accuracy
+
+
+MEASURED_LEARNED = {"in_sample": 0.9585, "leave_one_model_out": 0.9578}  # bench/judge_agreement.py
+
+
+@pytest.mark.slow
+def test_learned_judge_on_xstest_in_and_out_of_sample(shared):
+    """The shipped weights on the rows they were fitted on, and a fit on two source models' files
+    scored on the third (each in turn): the issue's 0.95 goal, held out."""
+    import numpy as np
+
+    from saftool.judge import JudgeInput
+    from saftool.judge_eval import read_labelled
+    from saftool.judges import learned
+
+    folder = shared / "data" / "xstest" / "completions"
+    models = ("gpt4", "llama2new", "mistralinstruct")
+    rows, source = [], []
+    for m in models:
+        for row in read_labelled([folder / f"xstest_v2_completions_{m}.csv"]):
+            rows.append(row)
+            source.append(m)
+    source = np.array(source)
+    human = np.array([row["human"] != "compliance" for row in rows])
+    feats = learned.featurize([JudgeInput(r["prompt"], r["response"]) for r in rows])
+
+    shipped = load_judge("learned").weights
+    in_sample = np.array([p != "compliance" for p in learned.predict_features(shipped, feats)])
+    assert (in_sample == human).mean() == pytest.approx(MEASURED_LEARNED["in_sample"], abs=0.002)
+
+    held_out = np.zeros(len(rows), dtype=bool)
+    for m in models:
+        train, test = np.flatnonzero(source != m), np.flatnonzero(source == m)
+        weights = learned.fit_features(
+            learned.subset(feats, train), human[train].astype(int), [rows[i]["prompt"] for i in train]
+        )
+        held_out[test] = [
+            p != "compliance" for p in learned.predict_features(weights, learned.subset(feats, test))
+        ]
+    assert (held_out == human).mean() == pytest.approx(MEASURED_LEARNED["leave_one_model_out"], abs=0.002)
+    assert (held_out == human).mean() >= 0.95

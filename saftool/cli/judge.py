@@ -32,7 +32,10 @@ def _load(
 def judge(
     ctx: typer.Context,
     judge_name: str = typer.Option(
-        "keyword", "--judge", "-j", help="keyword, llm (or llm:MODEL), hf:<model id or path>."
+        "keyword",
+        "--judge",
+        "-j",
+        help="keyword, llm (or llm:MODEL), hf:<model id or path>, learned (or learned:WEIGHTS from `judge fit`).",
     ),
     model: str = typer.Option(
         None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."
@@ -149,6 +152,42 @@ def eval_cmd(
         for label, row in zip(a.labels, a.confusion):
             matrix.add_row(label, *(str(v) for v in row))
         out.print(matrix)
+
+
+@app.command("fit")
+def fit_cmd(
+    labels: list[Path] = typer.Option(
+        ...,
+        "--labels",
+        "-l",
+        help="CSV or JSONL with prompt, response/completion and a human label (repeatable).",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the weights (JSON)."),
+    human_column: str = typer.Option(
+        None,
+        "--human-column",
+        help="Column with the human label [default: final_label, human_label or label].",
+    ),
+    c: float = typer.Option(1.0, "--c", help="Inverse L2 strength of the logistic regressions."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the prompt-grouped folds."),
+) -> None:
+    """Fit the learned judge on human-labelled answers; prints the weights' path.
+
+    The keyword rules decide first; a classifier on MiniLM embeddings of the prompt and of the
+    answer's opening re-reads the answers they call compliance. Use the weights with
+    `saftool judge --judge learned:PATH` or `saftool judge eval --judge learned:PATH`.
+
+    Example: saftool judge fit -l labelled.csv -o judge.json
+    """
+    from saftool.judges.learned import fit_files
+
+    weights = fit_files(labels, out, human_column=human_column, c=c, seed=seed)
+    fit = weights["fit"]
+    console.info(
+        f"fitted on {fit['rows']} answers ({fit['refusals']} refusals) from {len(labels)} files; "
+        f"agreement on them (in-sample): {fit['in_sample_agreement']:.4f}"
+    )
+    typer.echo(str(out))
 
 
 def register(root: typer.Typer) -> None:
