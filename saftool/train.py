@@ -81,17 +81,23 @@ def train(
 
     ckpt = checkpoint_dir(store, name)
     identity = {"config_hash": cfg_hash, "mix_sha256": mix_sha}
-    resume_from = _prepare_checkpoint_dir(ckpt, identity, resume)
 
     with _quiet_libraries(), _cpu_threads(config, use_cuda):
-        if base_path is None:
-            base_path = str(ckpt / "base")
-            if not (ckpt / "base" / "config.json").exists():
-                from saftool.tiny import build_base
+        from accelerate import PartialState
 
-                console.info(f"building a tiny Llama (random init, byte-level BPE) for {name!r}")
-                build_base(_training_texts(items), config.tiny, base_path, seed=config.seed)
-        trainer = _make_trainer(config, items, base_path, ckpt, use_cuda)
+        # under `accelerate launch` or torchrun every process runs this: the main one prepares the
+        # checkpoint folder (and builds a tiny base) first, the others then find both ready
+        processes = PartialState(cpu=not use_cuda)
+        with processes.main_process_first():
+            resume_from = _prepare_checkpoint_dir(ckpt, identity, resume, main=processes.is_main_process)
+            if base_path is None:
+                base_path = str(ckpt / "base")
+                if not (ckpt / "base" / "config.json").exists():
+                    from saftool.tiny import build_base
+
+                    console.info(f"building a tiny Llama (random init, byte-level BPE) for {name!r}")
+                    build_base(_training_texts(items), config.tiny, base_path, seed=config.seed)
+        trainer = _make_trainer(config, items, base_path, ckpt, use_cuda, processes.num_processes)
         main = trainer.is_world_process_zero()
         clock = _SessionClock()
         with console.progress(f"train {name}", None) if main else contextlib.nullcontext() as bar:
@@ -197,8 +203,12 @@ def _check_base(config: TrainConfig) -> str | None:
     return base  # a hub id ("org/name"): from_pretrained resolves it
 
 
-def _prepare_checkpoint_dir(ckpt: Path, identity: dict[str, str], resume: bool) -> Path | None:
-    """Start a fresh checkpoint folder, or check an old one belongs to this run; the checkpoint to resume."""
+def _prepare_checkpoint_dir(ckpt: Path, identity: dict[str, str], resume: bool, main: bool = True) -> Path | None:
+    """Start a fresh checkpoint folder, or check an old one belongs to this run; the checkpoint to resume.
+
+    Only the main process of a multi-process launch starts the folder afresh; the others run after
+    it and must not clear what it made.
+    """
     state_file = ckpt / CKPT_STATE
     if resume and state_file.is_file():
         import json
@@ -217,6 +227,8 @@ def _prepare_checkpoint_dir(ckpt: Path, identity: dict[str, str], resume: bool) 
         if checkpoints:
             console.info(f"resuming from {checkpoints[-1].name}")
             return checkpoints[-1]
+        return None
+    if not main:
         return None
     if resume:
         console.info("no checkpoint to resume; starting from the beginning")
@@ -265,7 +277,7 @@ def _dataset(items: list[Item]):
     )
 
 
-def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: Path, use_cuda: bool):
+def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: Path, use_cuda: bool, processes: int):
     import torch
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
@@ -325,7 +337,11 @@ def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: 
             target_modules=list(config.lora_target_modules),
             task_type="CAUSAL_LM",
         )
-    lean = config.base_model is None and not use_cuda and config.method == "full" and not config.padding_free
+    # the lean loss calls the model's own modules, which a DistributedDataParallel wrapper would bypass
+    lean = (
+        config.base_model is None and not use_cuda and config.method == "full" and not config.padding_free
+        and processes == 1
+    )
     trainer_cls = _lean_trainer_class(SFTTrainer) if lean else SFTTrainer
     trainer = trainer_cls(
         model=model,

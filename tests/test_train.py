@@ -150,6 +150,26 @@ def test_resume_after_the_training_process_is_killed(isolated_store):
     assert (store.model_dir("m") / "model.safetensors").is_file() and not ckpt.exists()
 
 
+@pytest.mark.slow
+def test_two_process_launch_trains_one_model(isolated_store):
+    """The multi-GPU path on the CPU: torchrun starts two processes (DDP over gloo), as `accelerate
+    launch` does on GPUs; the main one builds the base and writes the one model directory."""
+    store = Store(isolated_store)
+    write_mix(store, n_benign=200, n_harm=40)
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    cmd = [torchrun, "--nproc_per_node", "2", "-m", "saftool", "train", "--mix", "m", "--preset", "smoke"]
+    env = {**os.environ, "SAFTOOL_STORE": str(isolated_store), "SAFTOOL_NO_PROGRESS": "1"}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("building a tiny Llama") == 1
+    record = json.loads(done.stdout)  # only the main process prints the record
+    # each optimizer step now takes a batch per process: half the steps of one process
+    one_process_steps = -(-240 // PRESETS["smoke"].batch_size)
+    assert record["loss_curve"][-1]["step"] <= -(-one_process_steps // 2)
+    assert (store.model_dir("m") / "model.safetensors").is_file()
+    assert not checkpoint_dir(store, "m").exists()
+
+
 def test_row_packing_collator_packs_without_mixing_examples():
     from saftool.train import _RowPackingCollator
 

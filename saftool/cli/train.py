@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from saftool import presets
@@ -69,7 +71,8 @@ def train(
         device=device,
     )
     record = train_lib(mix, config, name=name, store=get_store(ctx), preset=preset, resume=resume, force=force)
-    write_records([record], "-")
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch or torchrun: one record, the main process's
+        write_records([record], "-")
 
 
 def register(app: typer.Typer) -> None:
