@@ -94,7 +94,7 @@ class InferConfig(_Section):
 
 
 class JudgeConfig(_Section):
-    name: str = Field(default="keyword", description="keyword, llm, or hf:<model id or path>.")
+    name: str = Field(default="keyword", description="keyword, learned (or learned:WEIGHTS), llm, or hf:<model id or path>.")
     model: str | None = Field(default=None, description="Chat model for the llm judge.")
     prompt_set: str = Field(default="seed", description="llm judge rubric: seed (the study's) or xstest.")
     extra_args: list[str] = Field(default_factory=list, description="More `saftool judge` flags, verbatim.")
