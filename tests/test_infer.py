@@ -50,29 +50,74 @@ def test_batched_greedy_equals_one_prompt_at_a_time(trained):
     ]
 
 
-def test_slot_decoder_equals_generate_one_prompt_at_a_time(trained, monkeypatch):
-    """The continuous-batching decoder (small batch: slots refill) against transformers' own greedy loop."""
+def _generate_one_at_a_time(runtime, prompts, max_new_tokens):
+    """(text, completion tokens) per prompt from transformers' own greedy loop, one prompt at a time."""
     import torch
 
+    tok, model, answers = runtime.tokenizer, runtime.model, []
+    for prompt in prompts:
+        enc = tok(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+        new = out[0, enc["input_ids"].shape[1] :].tolist()
+        n = new.index(tok.eos_token_id) + 1 if tok.eos_token_id in new else len(new)
+        answers.append((tok.decode(new[:n], skip_special_tokens=True).strip(), n))
+    return answers
+
+
+def test_slot_decoder_equals_generate_one_prompt_at_a_time(trained, monkeypatch):
+    """The continuous-batching decoder (small batch: slots refill and move; several attention blocks)
+    against transformers' own greedy loop."""
     from saftool.runtimes import hf
 
     runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=4))
     prompts = [format_prompt(i.instruction, i.input) for i in eval_items(16)]
     monkeypatch.setattr(hf, "PREFILL_GROUP", 3)
+    monkeypatch.setattr(hf, "ATTN_ROWS", 3)
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=20)))
-    tok, model = runtime.tokenizer, runtime.model
-    for i, prompt in enumerate(prompts):
-        enc = tok(prompt, return_tensors="pt")
-        with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=20, do_sample=False, pad_token_id=tok.pad_token_id)
-        new = out[0, enc["input_ids"].shape[1] :].tolist()
-        n = new.index(tok.eos_token_id) + 1 if tok.eos_token_id in new else len(new)
-        assert got[i].text == tok.decode(new[:n], skip_special_tokens=True).strip()
-        assert got[i].completion_tokens == n
-    # the generic loop (models the slot decoder does not know) gives the same answers
+    assert [(got[i].text, got[i].completion_tokens) for i in range(len(prompts))] == _generate_one_at_a_time(
+        runtime, prompts, 20
+    )
+    # the generic loop (models the slot decoder does not know) gives the same answers, from the
+    # same model after the slot decoder fused its projections
     monkeypatch.setattr(hf, "_llama_like", lambda model: False)
     generic = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=20)))
     assert [generic[i].text for i in range(len(prompts))] == [got[i].text for i in range(len(prompts))]
+
+
+def test_slot_decoder_with_grouped_query_heads(trained, tmp_path, monkeypatch):
+    """Llama-2-70B and Llama 3 share each key/value head among several query heads: the trained model
+    with its two heads' keys and values cut to one answers like transformers' own loop."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    from saftool.runtimes import hf
+
+    source = trained.model_dir("m")
+    full = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    config = full.config
+    config.num_key_value_heads = 1
+    gqa = LlamaForCausalLM(config)
+    head_dim = config.hidden_size // config.num_attention_heads
+    state = {
+        name: weight[:head_dim] if name.endswith(("k_proj.weight", "v_proj.weight")) else weight
+        for name, weight in full.state_dict().items()
+    }
+    gqa.load_state_dict(state)
+    gqa.save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(source / name, tmp_path / name)
+    runtime = HFRuntime(str(tmp_path), RuntimeOptions(batch_size=4))
+    prompts = [format_prompt(i.instruction, i.input) for i in eval_items(8)]
+    monkeypatch.setattr(hf, "ATTN_ROWS", 3)
+    got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=16)))
+    assert [(got[i].text, got[i].completion_tokens) for i in range(len(prompts))] == _generate_one_at_a_time(
+        runtime, prompts, 16
+    )
 
 
 def test_infer_writes_responses_with_provenance(store):
