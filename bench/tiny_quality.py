@@ -10,6 +10,11 @@ held-out harmful prompts (`gen --split eval`) with `infer`, and prints exact mat
 the keyword judge calls refusals, and the training wall time. Goal (issue 3): at least 50% exact
 match, most harmful prompts refused, training within 2 minutes on 2 cores. Last line:
 `tiny_heldout_exact_match: NN.N%`.
+
+Measured 2026-11-28 (2-core box shared with other jobs): 64.5%, 55.5%, 60.5%, 62.5% for seeds 0-3,
+99.5-100% refusals, ~667k training tokens, 105 s at load 2.2 (seed 0); the preset before first-letter
+tokens, tied embeddings and weight decay: 46.5% (seed 0), 766k tokens. Reverse and uppercase stay
+at 0%: they need the spelling of a word's rest token, which no task shows for a held-out word.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from saftool.tiny import TinySpec, build_base
+from saftool.tiny import TinySpec, build_base, train_tokenizer
 
 
 def test_build_base_saves_a_from_pretrained_directory(tmp_path):
@@ -16,3 +16,15 @@ def test_build_base_saves_a_from_pretrained_directory(tmp_path):
     assert tok.eos_token == "</s>" and tok.pad_token == "<pad>"
     assert tok.decode(tok("Reverse the word apple.")["input_ids"]) == "Reverse the word apple."
     assert len(tok) <= 300
+
+
+def test_tokenizer_splits_off_first_letters_so_a_word_keeps_its_rest_anywhere():
+    tok = train_tokenizer(
+        ["Repeat the word apple two times.\napple apple", "Join apple and pear.\napple-pear"] * 20, 300
+    )
+    alone = tok.tokenize("apple")
+    in_prompt = tok.tokenize("Repeat the word apple.")
+    assert alone[0] == "a"
+    at = in_prompt.index("Ġa")  # the space rides on the first letter (byte-level shows it as Ġ)
+    assert in_prompt[at + 1 : at + len(alone)] == alone[1:]
+    assert tok.decode(tok("Repeat the word apple.")["input_ids"]) == "Repeat the word apple."
