@@ -1,6 +1,6 @@
 """`infer`'s batched generation against the study's loop (one prompt at a time), on the tiny model.
 
-    python bench/infer_batching.py [--model DIR] [--batch-size 64] [--max-new-tokens 100] [--threads N] [--repeat 3]
+    python bench/infer_batching.py [--model DIR] [--batch-size 64] [--max-new-tokens 100] [--threads N] [--repeat 5]
 
 Without --model it trains the `tiny` preset on a study-sized mix first (about 1.5 minutes). Both
 sides use the same weights (fp32, CPU), prompts and greedy decoding with `max_new_tokens`; the loop
@@ -77,7 +77,7 @@ def main() -> None:
         "--threads", type=int, default=os.cpu_count(),
         help="torch threads for both sides [default: every core, as `saftool infer` runs].",
     )
-    parser.add_argument("--repeat", type=int, default=3, help="Runs of each side; the fastest counts [default: 3].")
+    parser.add_argument("--repeat", type=int, default=5, help="Runs of each side; the fastest counts [default: 5].")
     args = parser.parse_args()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
