@@ -337,10 +337,24 @@ def log_path(store: Store, config: RunConfig, stage: Stage) -> Path:
     return store.runs / f"{config.name}.logs" / f"{stage.id.replace(':', '-')}.log"
 
 
-def _start_worker(threads: int) -> None:
-    """First thing in each worker process, before torch loads: it reads its thread count at import."""
+def _start_worker(threads: int, parent: int) -> None:
+    """First thing in each worker process, before torch loads: it reads its thread count at import.
+
+    A worker must not outlive `run`: killed with SIGKILL, `run` cannot stop its workers, and one
+    still training when the user reruns would write the same checkpoint folder as the rerun. On
+    Linux the kernel sends the worker SIGTERM when its parent dies (PR_SET_PDEATHSIG), which ends
+    its stage as a kill would; every stage resumes.
+    """
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
 
 
 def _run_logged(argv: list[str], log: str) -> int:
@@ -419,7 +433,9 @@ def execute(
         import multiprocessing
 
         # spawn, not fork: the parent's progress display runs a thread, and a fork copies its locks
-        pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_start_worker, initargs=(threads,))
+        pool = multiprocessing.get_context("spawn").Pool(
+            jobs, initializer=_start_worker, initargs=(threads, os.getpid())
+        )
 
     def start(stage: Stage) -> Callable[[], int | None]:
         """Start a stage; returns a poll: its exit code once it has ended, else None."""

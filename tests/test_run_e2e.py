@@ -103,3 +103,90 @@ def test_dry_run_lines_run_in_a_shell_give_the_same_store(runner, tmp_path, monk
 
     assert _snapshot(direct / "store") == _snapshot(scripted / "store")
     assert (direct / "report" / "scores.csv").read_text() == (scripted / "report" / "scores.csv").read_text()
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; workers follow their parent on Linux")
+def test_parallel_run_killed_outright_resumes_without_duplicates(runner, isolated_store, tmp_path, monkeypatch):
+    import signal
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    state = isolated_store / "runs" / "study.state.json"
+    env = {**os.environ, "SAFTOOL_STORE": str(isolated_store), "SAFTOOL_NO_PROGRESS": "1"}
+    parent = subprocess.Popen([sys.executable, "-m", "saftool", "run", "--preset", "smoke", "--jobs", "2"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not (state.exists() and any(k.startswith("train:") for k in json.loads(state.read_text())["stages"])):
+        assert parent.poll() is None, parent.stderr.read().decode()
+        assert time.monotonic() < deadline, "no model trained in time"
+        time.sleep(0.2)
+    workers = _children(parent.pid)
+    parent.send_signal(signal.SIGKILL)  # no handler, no finally: a stage may be cut anywhere
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(w) for w in workers):  # the workers follow (next test), before the rerun starts
+        assert time.monotonic() < deadline, "a worker outlived the killed run"
+        time.sleep(0.2)
+
+    result = runner.invoke(app, ["run", "--preset", "smoke", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    done = json.loads(state.read_text())["stages"]
+    assert len(done) == 27
+    for path in (isolated_store / "responses").rglob("*.jsonl"):
+        ids = [json.loads(line)["id"] for line in path.read_text().splitlines()]
+        assert len(ids) == len(set(ids)), f"duplicate answers in {path}"
+    for path in (isolated_store / "judgments").rglob("*.jsonl"):
+        ids = [json.loads(line)["id"] for line in path.read_text().splitlines()]
+        assert len(ids) == len(set(ids)), f"duplicate judgments in {path}"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_stop_mid_stage_when_run_is_killed(isolated_store, tmp_path):
+    """A worker busy training stops with its killed parent, not when its stage would have ended."""
+    import signal
+    import time
+
+    config = tmp_path / "long.toml"
+    config.write_text(
+        "[base]\nn = 200\n[gen]\nn = 20\ndiverse = false\nn_eval_harmful = 4\nn_eval_benign = 4\n"
+        '[train]\npreset = "smoke"\nextra_args = ["--epochs", "200"]\n'
+        "[[mixes]]\nn_harm = 0\n[[mixes]]\nn_harm = 20\n"
+    )
+    env = {**os.environ, "SAFTOOL_STORE": str(isolated_store), "SAFTOOL_NO_PROGRESS": "1"}
+    parent = subprocess.Popen([sys.executable, "-m", "saftool", "run", str(config), "--jobs", "2"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    # training has begun once a checkpoint folder holds its base model; 200 epochs take minutes
+    while not any((isolated_store / "models").glob(".*.ckpt/base/config.json")):
+        assert parent.poll() is None, parent.stderr.read().decode()
+        assert time.monotonic() < deadline, "training never started"
+        time.sleep(0.2)
+    workers = _children(parent.pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers):
+        assert time.monotonic() < deadline, "a worker kept training after run was killed"
+        time.sleep(0.2)
+    assert not any((isolated_store / "models").glob("*/train_run.json"))
