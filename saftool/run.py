@@ -439,9 +439,11 @@ def execute(
 
     def start(stage: Stage) -> Callable[[], int | None]:
         """Start a stage; returns a poll: its exit code once it has ended, else None."""
+        from saftool.train import checkpoint_dir
+
         console.info(f"[{position[stage.id]}/{len(stages)}] {stage.command(store)}")
         argv = ["--store", str(store.root), *stage.argv]
-        if stage.id.startswith("train:") and (store.models / f".{stage.id.split(':', 1)[1]}.ckpt").exists():
+        if stage.id.startswith("train:") and checkpoint_dir(store, stage.id.partition(":")[2]).exists():
             argv.append("--resume")
         if pool is None:
             code = runner(argv)
