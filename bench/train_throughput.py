@@ -23,20 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tinysetup import build_store, mix_items  # noqa: E402
 
 from saftool.presets import resolve_config  # noqa: E402
-from saftool.template import format_prompt  # noqa: E402
 from saftool.tiny import build_base  # noqa: E402
-from saftool.train import train  # noqa: E402
+from saftool.train import prompt_completion_dataset, train, training_texts  # noqa: E402
 
 
 def trl_defaults(items, base: Path, out: Path, epochs: float) -> float:
     import torch
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    data = Dataset.from_dict(
-        {"prompt": [format_prompt(i.instruction, i.input) for i in items], "completion": [i.output for i in items]}
-    )
     args = SFTConfig(
         output_dir=str(out),
         num_train_epochs=epochs,
@@ -49,7 +44,7 @@ def trl_defaults(items, base: Path, out: Path, epochs: float) -> float:
     trainer = SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(base),
         args=args,
-        train_dataset=data,
+        train_dataset=prompt_completion_dataset(items),
         processing_class=AutoTokenizer.from_pretrained(base),
     )
     started = time.perf_counter()
@@ -65,8 +60,7 @@ def main() -> None:
     store = build_store(work / "store")
     items = mix_items(store)
     config = resolve_config("tiny", epochs=args.epochs)
-    texts = [format_prompt(i.instruction, i.input) + i.output for i in items]
-    base = build_base(texts, config.tiny, work / "base", seed=config.seed)
+    base = build_base(training_texts(items), config.tiny, work / "base", seed=config.seed)
 
     baseline = trl_defaults(items, base, work / "trl-out", args.epochs)
     ours = train("bench", config, store=store).tokens_per_second

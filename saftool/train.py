@@ -96,7 +96,7 @@ def train(
                     from saftool.tiny import build_base
 
                     console.info(f"building a tiny Llama (random init, byte-level BPE) for {name!r}")
-                    build_base(_training_texts(items), config.tiny, base_path, seed=config.seed)
+                    build_base(training_texts(items), config.tiny, base_path, seed=config.seed)
         trainer = _make_trainer(config, items, base_path, ckpt, use_cuda, processes.num_processes)
         main = trainer.is_world_process_zero()
         clock = _SessionClock()
@@ -261,12 +261,14 @@ def checkpoint_complete(checkpoint: Path) -> bool:
         return False
 
 
-def _training_texts(items: list[Item]) -> Iterator[str]:
+def training_texts(items: list[Item]) -> Iterator[str]:
+    """Each item as the model sees it in training (prompt in the Alpaca template, then the answer): the tiny tokenizer's corpus."""
     for item in items:
         yield format_prompt(item.instruction, item.input) + item.output
 
 
-def _dataset(items: list[Item]):
+def prompt_completion_dataset(items: list[Item]):
+    """The items as the prompt-completion dataset SFTTrainer trains on."""
     from datasets import Dataset
 
     return Dataset.from_dict(
@@ -346,7 +348,7 @@ def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: 
     trainer = trainer_cls(
         model=model,
         args=args,
-        train_dataset=_dataset(items),
+        train_dataset=prompt_completion_dataset(items),
         processing_class=tokenizer,
         peft_config=peft_config,
         data_collator=_RowPackingCollator(tokenizer.pad_token_id, config.max_length) if lean else None,

@@ -14,7 +14,7 @@ from saftool.io import write_records
 from saftool.presets import PRESETS, resolve_config
 from saftool.store import Store
 from saftool.tiny import build_base
-from saftool.train import checkpoint_complete, checkpoint_dir, train
+from saftool.train import checkpoint_complete, checkpoint_dir, train, training_texts
 from tests.modelfix import mix_items, write_mix
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,10 +28,7 @@ def store(isolated_store) -> Store:
 @pytest.fixture(scope="module")
 def smoke_base(tmp_path_factory):
     """A tool-built smoke-sized Llama on disk, as a --base-model for LoRA and QLoRA."""
-    from saftool.template import format_prompt
-
-    texts = [format_prompt(i.instruction, i.input) + i.output for i in mix_items()]
-    return build_base(texts, PRESETS["smoke"].tiny, tmp_path_factory.mktemp("base") / "smoke-base")
+    return build_base(training_texts(mix_items()), PRESETS["smoke"].tiny, tmp_path_factory.mktemp("base") / "smoke-base")
 
 
 def test_full_training_writes_a_loadable_model_and_a_run_record(store):
