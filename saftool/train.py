@@ -62,9 +62,6 @@ def train(
     started = time.monotonic()
     mix_path, mix_name = _resolve_mix(store, mix)
     name = check_name(name or mix_name, "model name")
-    items = list(read_records(mix_path, Item))
-    if not items:
-        raise SaftoolError(f"mix {mix_name!r} is empty ({mix_path}): nothing to train on")
     mix_sha = file_sha256(mix_path)
     cfg_dump = config.model_dump(mode="json")
     cfg_hash = config_hash(cfg_dump)
@@ -74,6 +71,10 @@ def train(
     if done is not None and not force and done.config_hash == cfg_hash and done.mix_sha256 == mix_sha:
         console.info(f"model {name!r} is already trained from this mix and config; pass --force to retrain")
         return done
+    # parsed only now: a rerun that skips (every finished stage of `saftool run`) needs just the hash
+    items = list(read_records(mix_path, Item))
+    if not items:
+        raise SaftoolError(f"mix {mix_name!r} is empty ({mix_path}): nothing to train on")
 
     _check_method(config)
     use_cuda = resolve_device(config.device)
