@@ -419,6 +419,7 @@ def _lean_trainer_class(base):
     through the LM head: the same loss, normalised the same way (by `num_items_in_batch`, the
     answer tokens of the optimizer step), with a quarter of the head's work.
     """
+    import torch
     import torch.nn.functional as F
 
     class LeanSFTTrainer(base):
@@ -430,13 +431,8 @@ def _lean_trainer_class(base):
             logits = model.get_output_embeddings()(hidden[mask])
             loss = F.cross_entropy(logits.float(), targets[mask], reduction="sum")
             count = mask.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = loss / torch_as_count(count)
+            loss = loss / torch.as_tensor(count).clamp(min=1)
             return (loss, None) if return_outputs else loss
-
-    def torch_as_count(count):
-        import torch
-
-        return torch.as_tensor(count).clamp(min=1)
 
     return LeanSFTTrainer
 
