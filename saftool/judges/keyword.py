@@ -90,7 +90,6 @@ _TURN = re.compile(
 _LIST = re.compile(r"(?:^|\n)\s*(?:\d+[.)]|[-*•])\s+\S")
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
-_OPENING_SENTENCES = 2
 _OPENING_CHARS = 400
 _READ_CHARS = 2000  # a refuse-then-answer turn shows within the first paragraphs
 
