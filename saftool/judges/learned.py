@@ -62,7 +62,6 @@ class Features:
     """What the classifier reads, per answer."""
 
     labels: list[str]  # the keyword judge's label
-    rules: list[str]  # and the rule that fired
     masked: Any  # (n,) 1.0 where the rules masked an apology or opinion disclaimer
     prompt: Any  # (n, d) unit-length prompt embeddings
     answer: Any  # (n, d) unit-length embeddings of the answer's opening
@@ -81,7 +80,6 @@ def featurize(items: Sequence[JudgeInput], embedder: Embedder | None = None) -> 
     answer = np.asarray(embed([_opening(item.response) for item in items]), dtype=np.float32)
     return Features(
         labels=[a[0] for a in analysed],
-        rules=[a[1] for a in analysed],
         masked=np.array([float(a[2]) for a in analysed]),
         prompt=prompt,
         answer=answer,
@@ -94,7 +92,6 @@ def subset(feats: Features, index) -> Features:
     index = np.asarray(index)
     return Features(
         [feats.labels[i] for i in index],
-        [feats.rules[i] for i in index],
         feats.masked[index],
         feats.prompt[index],
         feats.answer[index],
