@@ -100,8 +100,7 @@ def main() -> None:
             + " ".join(f"{acc(pred, source == m):15.4f}" for m in MODELS)
         )
     if args.write_default:
-        weights["fit"]["files"] = [p.name for p in files]
-        weights["fit"]["sha256"] = learned._rows_hash(rows)
+        learned.record_source(weights, files, rows)
         out = ROOT / "saftool" / "judges" / "learned_weights.py"
         out.write_text(
             '"""Default weights of the `learned` judge: `saftool judge fit` on XSTest v2\'s 1,350\n'

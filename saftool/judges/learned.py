@@ -250,17 +250,20 @@ def fit_files(
     predicted = predict_features(weights, feats)
     agree = sum((p != "compliance") == (r["human"] != "compliance") for p, r in zip(predicted, rows))
     weights["fit"]["in_sample_agreement"] = round(agree / len(rows), 4)
-    weights["fit"]["files"] = [Path(p).name for p in paths]
-    weights["fit"]["sha256"] = _rows_hash(rows)
+    record_source(weights, paths, rows)
     write_json(weights, out)
     return weights
 
 
-def _rows_hash(rows: Sequence[dict[str, Any]]) -> str:
+def record_source(
+    weights: dict[str, Any], paths: Sequence[str | Path], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Note in the weights' `fit` entry which files, and which exact labelled rows, they came from."""
     h = hashlib.sha256()
     for r in rows:
         h.update(json.dumps([r["prompt"], r["response"], r["human"]]).encode())
-    return h.hexdigest()
+    weights["fit"]["files"] = [Path(p).name for p in paths]
+    weights["fit"]["sha256"] = h.hexdigest()
 
 
 def load_weights(path: str | Path) -> dict[str, Any]:
