@@ -329,17 +329,7 @@ def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: 
         dataloader_pin_memory=use_cuda,
         trust_remote_code=False,
     )
-    peft_config = None
-    if config.method != "full":
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=list(config.lora_target_modules),
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(config) if config.method != "full" else None
     # the lean loss calls the model's own modules, which a DistributedDataParallel wrapper would bypass
     lean = (
         config.base_model is None and not use_cuda and config.method == "full" and not config.padding_free
@@ -437,6 +427,32 @@ def _lean_trainer_class(base):
     return LeanSFTTrainer
 
 
+def lora_config(config: TrainConfig):
+    """The PEFT LoRA adapter of `config` (LoRA and QLoRA alike)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
+def nf4_config(bf16: bool):
+    """QLoRA's 4-bit base: NF4 with double quantisation, computing in bf16 where the device has it."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
+    )
+
+
 def _load_model(config: TrainConfig, base_path: str, use_cuda: bool, bf16: bool):
     import torch
     from transformers import AutoModelForCausalLM
@@ -444,14 +460,8 @@ def _load_model(config: TrainConfig, base_path: str, use_cuda: bool, bf16: bool)
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
     if config.method == "qlora":
         from accelerate import PartialState
-        from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
-        )
+        kwargs["quantization_config"] = nf4_config(bf16)
         # 4-bit weights cannot move after loading: put each process's copy on its own device
         kwargs["device_map"] = {"": PartialState().local_process_index} if use_cuda else {"": "cpu"}
         kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float32

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # saftool from this checkout, as the other benches
+
 PEAK_BF16_TFLOPS = {  # dense, no sparsity
     "H200": 989.0,
     "H100 NVL": 835.0,
@@ -70,26 +72,24 @@ def build_checkpoint(folder: Path) -> int:
 
 
 def load(folder: Path, method: str):
+    """The base and adapter as the study preset of `method` makes them (saftool.train's own configs)."""
     import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from peft import get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
+    from saftool.presets import PRESETS
+    from saftool.train import lora_config, nf4_config
 
     kwargs = {"dtype": torch.bfloat16, "device_map": {"": 0}, "use_safetensors": True}
     if method == "qlora":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+        kwargs["quantization_config"] = nf4_config(bf16=True)
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     if method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     else:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+    return get_peft_model(model, lora_config(PRESETS[f"llama2-7b-{method}"]))
 
 
 def train_steps(model, steps: int, micro_batch: int, seq_len: int, warmup: int = 2) -> float:
