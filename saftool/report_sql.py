@@ -92,11 +92,11 @@ def _wilson(k: str, n: str) -> str:
     p = f"({k}::DOUBLE / {n})"
     centre = f"(({p} + {Z}^2 / (2 * {n})) / (1 + {Z}^2 / {n}))"
     half = f"({Z} * sqrt({p} * (1 - {p}) / {n} + {Z}^2 / (4 * {n}^2)) / (1 + {Z}^2 / {n}))"
+    # least/greatest: at k = 0 or k = n rounding can put a bound a hair past the score, which
+    # would draw a negative error bar
     return f"""CASE WHEN {n} > 0 THEN 100 * {p} END AS score,
                CASE WHEN {n} > 0 THEN least(100 * {p}, 100 * ({centre} - {half})) END AS low,
                CASE WHEN {n} > 0 THEN greatest(100 * {p}, 100 * ({centre} + {half})) END AS high"""
-    # least/greatest: at k = 0 or k = n rounding can put a bound a hair past the score, which
-    # would draw a negative error bar
 
 
 def scores(con) -> str:
