@@ -81,10 +81,10 @@ def parse_xstest(text: str, kind: str) -> Verdict:
     return Verdict(_XSTEST_LABELS[found.pop()], text)
 
 
-
 def store_name(model: str, prompt_set: str) -> str:
     """The judge's name in records and store paths: verdicts of different rubrics or models never mix."""
     return f"llm-{prompt_set}:{model}"
+
 
 class LLMJudge:
     """Asks a chat model; one cached request per distinct question."""
