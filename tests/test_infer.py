@@ -210,3 +210,28 @@ def test_prompts_longer_than_the_context_keep_their_end(tmp_path):
     runtime.model = type("M", (), {"config": type("C", (), {"max_position_embeddings": 10})()})()
     kept = runtime._fit_context([list(range(20)), [1, 2, 3]], max_new_tokens=4)
     assert kept == [list(range(14, 20)), [1, 2, 3]]
+
+
+def test_model_dirs_the_local_backends_open(tmp_path):
+    """A full model loads its own tokenizer; an adapter saved without one borrows its base's."""
+    import json
+
+    from saftool.errors import SaftoolError
+    from saftool.runtimes import open_model_dir
+
+    full, adapter = tmp_path / "full", tmp_path / "adapter"
+    full.mkdir()
+    (full / "config.json").write_text("{}")
+    with pytest.raises(SaftoolError, match="holds no .safetensors weights"):
+        open_model_dir(str(full))
+    (full / "model.safetensors").write_bytes(b"")
+    assert open_model_dir(str(full)).base is None and open_model_dir(str(full)).tokenizer == str(full)
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/base"}))
+    with pytest.raises(SaftoolError, match="holds no adapter_model.safetensors"):
+        open_model_dir(str(adapter))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    opened = open_model_dir(str(adapter))
+    assert (opened.base, opened.tokenizer) == ("org/base", "org/base")
+    (adapter / "tokenizer_config.json").write_text("{}")
+    assert open_model_dir(str(adapter)).tokenizer == str(adapter)

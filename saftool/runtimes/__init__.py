@@ -6,8 +6,11 @@ generation)`, yielding `(index, Completion)` pairs in any order; `infer` writes 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
+from saftool.errors import SaftoolError
 from saftool.registry import Registry
 
 
@@ -23,6 +26,31 @@ class RuntimeOptions:
     batch_size: int | None = None  # None: the backend's default
     device: str = "auto"  # auto, cpu or cuda (local backends)
     cache_dir: str | None = None  # API response cache (openai)
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A local model directory as the local backends (hf, vllm) load it."""
+
+    path: Path
+    base: str | None  # the base model a PEFT adapter directory names; None for a full model
+    tokenizer: str  # the directory's own tokenizer, else (an adapter saved without one) its base's
+
+
+def open_model_dir(model: str) -> ModelDir:
+    """Check `model` holds safetensors weights and a config (or a PEFT adapter), and read what it names."""
+    path = Path(model)
+    base = None
+    if (path / "adapter_config.json").is_file():
+        if not (path / "adapter_model.safetensors").is_file():
+            raise SaftoolError(f"adapter directory {path} holds no adapter_model.safetensors")
+        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+    elif not (path / "config.json").is_file():
+        raise SaftoolError(f"model directory {path} holds no config.json")
+    elif not any(path.glob("*.safetensors")):
+        raise SaftoolError(f"model directory {path} holds no .safetensors weights (saftool loads only safetensors)")
+    own_tokenizer = base is None or (path / "tokenizer_config.json").is_file()
+    return ModelDir(path, base, str(path) if own_tokenizer else base)
 
 
 RUNTIMES = Registry(

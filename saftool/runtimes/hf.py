@@ -11,34 +11,10 @@ merged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
-from saftool.errors import SaftoolError
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, RuntimeOptions
-
-
-def check_model_dir(path: Path) -> None:
-    """A model directory must hold safetensors weights and a config (or a PEFT adapter)."""
-    if (path / "adapter_config.json").is_file():
-        if not (path / "adapter_model.safetensors").is_file():
-            raise SaftoolError(f"adapter directory {path} holds no adapter_model.safetensors")
-        return
-    if not (path / "config.json").is_file():
-        raise SaftoolError(f"model directory {path} holds no config.json")
-    if not any(path.glob("*.safetensors")):
-        raise SaftoolError(f"model directory {path} holds no .safetensors weights (saftool loads only safetensors)")
-
-
-def adapter_base(path: Path) -> str | None:
-    """The base model a PEFT adapter directory names, or None for a full model."""
-    config = path / "adapter_config.json"
-    if not config.is_file():
-        return None
-    return json.loads(config.read_text(encoding="utf-8"))["base_model_name_or_path"]
-
+from saftool.runtimes import Completion, RuntimeOptions, open_model_dir
 
 PREFILL_GROUP = 16  # prompts per prefill forward in the slot decoder
 ATTN_ROWS = 32  # slots per attention block in a decode step
@@ -54,26 +30,21 @@ class HFRuntime:
 
         from saftool.train import resolve_device
 
-        path = Path(model)
-        check_model_dir(path)
+        local = open_model_dir(model)
         use_cuda = resolve_device(options.device)
         dtype = torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else torch.float32
         self.batch_size = options.batch_size or self.default_batch_size
-        base = adapter_base(path)
-        has_tokenizer = (path / "tokenizer_config.json").is_file()
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            str(path) if has_tokenizer or base is None else base, trust_remote_code=False, padding_side="left"
-        )
+        self.tokenizer = AutoTokenizer.from_pretrained(local.tokenizer, trust_remote_code=False, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         load = {"dtype": dtype, "use_safetensors": True, "trust_remote_code": False}
-        if base is None:
-            self.model = AutoModelForCausalLM.from_pretrained(str(path), **load)
+        if local.base is None:
+            self.model = AutoModelForCausalLM.from_pretrained(str(local.path), **load)
         else:
             from peft import PeftModel
 
-            base_model = AutoModelForCausalLM.from_pretrained(base, **load)
-            self.model = PeftModel.from_pretrained(base_model, str(path)).merge_and_unload()
+            base_model = AutoModelForCausalLM.from_pretrained(local.base, **load)
+            self.model = PeftModel.from_pretrained(base_model, str(local.path)).merge_and_unload()
         self.device = torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device).eval()
         self._fused: list | None = None  # the slot decoder's per-layer weights, built on first use

@@ -7,11 +7,9 @@ which is also what a kill can lose. A PEFT adapter directory runs as a LoRA requ
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, RuntimeOptions
-from saftool.runtimes.hf import adapter_base, check_model_dir
+from saftool.runtimes import Completion, RuntimeOptions, open_model_dir
 
 
 class VLLMRuntime:
@@ -23,20 +21,17 @@ class VLLMRuntime:
 
         from saftool.train import resolve_device
 
-        path = Path(model)
-        check_model_dir(path)
+        local = open_model_dir(model)
         resolve_device("cuda" if options.device == "auto" else options.device)
         self.batch_size = options.batch_size or self.default_batch_size
-        base = adapter_base(path)
         self.lora = None
-        if base is None:
-            self.llm = LLM(model=str(path), trust_remote_code=False)
+        if local.base is None:
+            self.llm = LLM(model=str(local.path), trust_remote_code=False)
         else:
             from vllm.lora.request import LoRARequest
 
-            tokenizer = str(path) if (path / "tokenizer_config.json").is_file() else base
-            self.llm = LLM(model=base, tokenizer=tokenizer, enable_lora=True, trust_remote_code=False)
-            self.lora = LoRARequest("adapter", 1, str(path))
+            self.llm = LLM(model=local.base, tokenizer=local.tokenizer, enable_lora=True, trust_remote_code=False)
+            self.lora = LoRARequest("adapter", 1, str(local.path))
 
     def generate(self, prompts: Sequence[str], generation: GenerationConfig) -> Iterator[tuple[int, Completion]]:
         from vllm import SamplingParams
