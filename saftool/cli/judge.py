@@ -168,8 +168,17 @@ def fit_cmd(
         "--human-column",
         help="Column with the human label [default: final_label, human_label or label].",
     ),
-    c: float = typer.Option(1.0, "--c", help="Inverse L2 strength of the logistic regressions."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the prompt-grouped folds."),
+    c: float = typer.Option(
+        1.0,
+        "--c",
+        help="Inverse L2 regularisation (scikit-learn's C) of the logistic regressions: "
+        "larger follows the labels more closely, smaller generalises more.",
+    ),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        help="Seed that splits the prompts into the folds whose out-of-fold scores train the final layer.",
+    ),
 ) -> None:
     """Fit the learned judge on human-labelled answers; prints the weights' path.
 
