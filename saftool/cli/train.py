@@ -14,24 +14,27 @@ def train(
     mix: str = typer.Option(..., "--mix", help="Mix name in the store (or a JSONL file of items)."),
     name: str = typer.Option(None, "--name", help="Register the model under this name [default: the mix's name]."),
     preset: str = typer.Option(
-        presets.DEFAULT_PRESET, "--preset", help=f"Starting settings: {', '.join(presets.preset_names())}."
+        presets.DEFAULT_PRESET, "--preset", help="Starting settings, one of: "
+        f"{', '.join(presets.preset_names())}. tiny builds a ~1M-parameter Llama and trains it on the CPU; "
+        "smoke a much smaller one for tests; the llama2-7b ones are the study's GPU setting. "
+        "Training options left unset keep the preset's value."
     ),
     base_model: str = typer.Option(None, "--base-model", help="Hub id or local directory [default: the preset's]."),
     method: str = typer.Option(None, "--method", help="full, lora or qlora (4-bit NF4 + LoRA)."),
     epochs: float = typer.Option(None, "--epochs", help="Passes over the mix."),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate."),
     batch_size: int = typer.Option(None, "--batch-size", help="Examples per device per step."),
-    grad_accum: int = typer.Option(None, "--grad-accum", help="Steps per optimizer update."),
+    grad_accum: int = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer update (effective batch: batch size x this x processes)."),
     max_length: int = typer.Option(None, "--max-length", help="Cutoff in tokens (prompt + answer)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (init, data order, dropout)."),
-    lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank."),
-    lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA alpha."),
-    lora_dropout: float = typer.Option(None, "--lora-dropout", help="LoRA dropout."),
+    lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank (the adapter's inner width)."),
+    lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA scale numerator: the adapter's update is scaled by alpha / rank."),
+    lora_dropout: float = typer.Option(None, "--lora-dropout", help="Dropout on the LoRA adapter's input."),
     target_modules: str = typer.Option(None, "--target-modules", help="Comma-separated LoRA targets, e.g. q_proj,v_proj."),
     padding_free: bool = typer.Option(
         None, "--padding-free/--padded", help="Pack examples without padding (never attending across examples).", show_default=False
     ),
-    device: str = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    device: str = typer.Option(None, "--device", help="auto (a GPU if one is visible), cpu, or cuda (an error without a GPU)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of an interrupted run."),
     force: bool = typer.Option(False, "--force", help="Retrain even if this mix and config were already trained."),
 ) -> None:
