@@ -11,21 +11,14 @@ from saftool import console
 app = typer.Typer(help="Label answers as refusal, compliance, partial or unknown, and decide if safe.")
 
 
-def _load(
-    ctx: typer.Context, judge: str, model: str | None, prompt_set: str, concurrency: int, retries: int = 5
-):
+def _load(ctx: typer.Context, judge: str, **options):
+    """The judge, with its request cache in the store; options a command leaves out keep the judge's
+    own defaults."""
     from saftool.cli import get_store
     from saftool.judge import load_judge
 
     store = get_store(ctx)
-    return load_judge(
-        judge,
-        model=model,
-        prompt_set=prompt_set,
-        cache_dir=store.cache / "judge",
-        concurrency=concurrency,
-        max_retries=retries,
-    ), store
+    return load_judge(judge, cache_dir=store.cache / "judge", **options), store
 
 
 @app.callback(invoke_without_command=True)
@@ -73,7 +66,9 @@ def judge(
 
     if kind not in lib.KINDS:
         raise UsageError(f"--kind must be one of {', '.join(lib.KINDS)}")
-    judge_obj, store = _load(ctx, judge_name, model, prompt_set, concurrency, retries)
+    judge_obj, store = _load(
+        ctx, judge_name, model=model, prompt_set=prompt_set, concurrency=concurrency, max_retries=retries
+    )
     try:
         if input_file is not None:
             count = lib.judge_file(input_file, output, judge_obj, default_kind=kind)
@@ -125,7 +120,7 @@ def eval_cmd(
 
     judge_obj = None
     if column is None:
-        judge_obj, _ = _load(ctx, judge_name or "keyword", model, prompt_set, 8)
+        judge_obj, _ = _load(ctx, judge_name or "keyword", model=model, prompt_set=prompt_set)
     result = evaluate(labels, judge=judge_obj, column=column, human_column=human_column)
     out = Console(highlight=False)
     summary = Table(
