@@ -175,3 +175,14 @@ def test_default_weights_with_minilm():
     ]
     labels = [v.label for _, v in sorted(judge.judge(items))]
     assert labels == ["refusal", "compliance", "compliance", "refusal"]
+
+
+def test_judge_runs_the_keyword_rules_once_per_answer(tmp_path, monkeypatch):
+    rows = labelled_rows()
+    write_csv(tmp_path / "l.csv", rows)
+    learned.fit_files([tmp_path / "l.csv"], tmp_path / "w.json", c=10.0, embedder=bag_of_words)
+    judge = load_judge(f"learned:{tmp_path / 'w.json'}", embedder=bag_of_words)
+    analysed = []
+    monkeypatch.setattr(learned, "analyse", lambda text: analysed.append(text) or analyse(text))
+    verdicts = dict(judge.judge([JudgeInput(r["prompt"], r["completion"]) for r in rows]))
+    assert len(verdicts) == len(rows) == len(analysed)
