@@ -16,6 +16,7 @@ first, by (harmful examples, style noreason < short < long, name); the rest afte
 from __future__ import annotations
 
 from saftool.metrics import normalize_sql
+from saftool.sql import present_views
 
 Z = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -64,13 +65,9 @@ def load_judgments(con, judge: str) -> None:
     )
 
 
-def _has(con, view: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [view]).fetchone()[0])
-
-
 def model_order(con) -> str:
     """SQL for (model, position) over the models in `j`, in experiment order."""
-    if _has(con, "manifests") and _has(con, "train_runs"):
+    if {"manifests", "train_runs"} <= set(present_views(con)):
         joined = """
             LEFT JOIN (SELECT DISTINCT ON (t.name) t.name, m.n_harmful, m.style
                        FROM train_runs t JOIN manifests m ON m.name = t.mix ORDER BY t.name) x
