@@ -81,9 +81,10 @@ def infer(
     )
     results = []
     for name, set_items in sets:
-        target = Path(output) if output not in (None, STDIO) else None
         if output is None:
             target = store.responses_path(slug(model_label), name)
+        else:
+            target = None if output == STDIO else Path(output)
         results.append(_answer(runtime, backend, model_label, name, set_items, generation, target))
     return results
 
@@ -102,13 +103,17 @@ def _answer(runtime, backend, model_label, eval_set, items, generation, target: 
     gen_hash = config_hash(generation)
     done = _answered(target, gen_hash) if target is not None else set()
     todo = [item for item in items if item.id not in done]
+    path = str(target) if target is not None else STDIO
+    console.info(f"infer {model_label} on {eval_set}: {len(todo)} prompts ({len(items) - len(todo)} already answered)")
+    if not todo:
+        return InferResult(eval_set, path, 0, len(items), 0, 0.0)
     started = time.monotonic()
     tokens = 0
-    console.info(f"infer {model_label} on {eval_set}: {len(todo)} prompts ({len(items) - len(todo)} already answered)")
     render = TEMPLATES[generation.template]
     prompts = [render(item.instruction, item.input) for item in todo]
     batch_size = runtime.batch_size
     written = 0
+    # opened only once there is something to write: a rerun with nothing left leaves the file alone
     sink = JsonlAppender(target) if target is not None else None
     pending: list[Response] = []
 
@@ -121,8 +126,6 @@ def _answer(runtime, backend, model_label, eval_set, items, generation, target: 
         written += len(pending)
         pending.clear()
 
-    if not todo:
-        return InferResult(eval_set, str(target) if target else STDIO, 0, len(items), 0, 0.0)
     try:
         with console.progress(f"infer {eval_set}", len(todo)) as bar:
             for i, completion in runtime.generate(prompts, generation):
@@ -156,7 +159,7 @@ def _answer(runtime, backend, model_label, eval_set, items, generation, target: 
             sink.close()
     return InferResult(
         eval_set=eval_set,
-        path=str(target) if target is not None else STDIO,
+        path=path,
         answered=written,
         skipped=len(items) - len(todo),
         completion_tokens=tokens,
