@@ -18,7 +18,13 @@ def infer(
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (with --sample)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (with --sample)."),
     template: str = typer.Option("alpaca", "--template", help="alpaca (the training template) or none (raw instruction)."),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Prompts per batch [default: the backend's]."),
+    batch_size: int = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        help="Prompts worked on at once (hf: prompts decoded together; vllm: prompts per generate call; openai: "
+        "concurrent requests), also answers per write, so the most a kill loses [default: the backend's].",
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (hf, vllm)."),
 ) -> None:
     """Answer prompts and write response records to store/responses/MODEL/EVAL.jsonl.
