@@ -21,7 +21,6 @@ ATTN_ROWS = 32  # slots per attention block in a decode step
 
 
 class HFRuntime:
-    name = "hf"
     default_batch_size = 64
 
     def __init__(self, model: str, options: RuntimeOptions):

@@ -14,7 +14,6 @@ from saftool.runtimes import Completion, RuntimeOptions
 
 
 class OpenAIRuntime:
-    name = "openai"
     default_batch_size = 16
 
     def __init__(self, model: str, options: RuntimeOptions):

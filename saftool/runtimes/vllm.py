@@ -13,7 +13,6 @@ from saftool.runtimes import Completion, RuntimeOptions, open_model_dir
 
 
 class VLLMRuntime:
-    name = "vllm"
     default_batch_size = 512
 
     def __init__(self, model: str, options: RuntimeOptions):
