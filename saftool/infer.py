@@ -70,7 +70,7 @@ def infer(
     if output is not None and (eval_sets or items is None):
         raise UsageError("an output file goes with input items only; eval sets are written to the store")
     runtime_cls = RUNTIMES.load(backend)
-    model_ref, model_label = _resolve_model(store, model, backend)
+    model_ref, model_label = _resolve_model(store, model) if runtime_cls.loads_model_dir else (model, model)
     sets: list[tuple[str, list[Item]]] = [
         (name, list(read_records(store.require_eval(name), Item))) for name in eval_sets
     ]
@@ -89,10 +89,8 @@ def infer(
     return results
 
 
-def _resolve_model(store: Store, model: str, backend: str) -> tuple[str, str]:
-    """(what the backend loads, the label responses carry)."""
-    if backend == "openai":
-        return model, model
+def _resolve_model(store: Store, model: str) -> tuple[str, str]:
+    """(the model directory to load, the label responses carry) for a store name or a local directory."""
     path = Path(model).expanduser()
     if ("/" in model or model.startswith(".")) and path.is_dir():
         return str(path.resolve()), path.resolve().name

@@ -2,6 +2,8 @@
 
 A runtime is made with `Runtime(model, options)` and answers prompts with `generate(prompts,
 generation)`, yielding `(index, Completion)` pairs in any order; `infer` writes them in batches.
+Its `loads_model_dir` says whether `model` is a local model directory (hf, vllm: `infer` resolves
+store names to one) or a served model's id, passed as given (openai).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ ATTN_ROWS = 32  # slots per attention block in a decode step
 
 class HFRuntime:
     default_batch_size = 64
+    loads_model_dir = True
 
     def __init__(self, model: str, options: RuntimeOptions):
         import torch

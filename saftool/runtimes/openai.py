@@ -15,6 +15,7 @@ from saftool.runtimes import Completion, RuntimeOptions
 
 class OpenAIRuntime:
     default_batch_size = 16
+    loads_model_dir = False
 
     def __init__(self, model: str, options: RuntimeOptions):
         self.batch_size = options.batch_size or self.default_batch_size

@@ -14,6 +14,7 @@ from saftool.runtimes import Completion, RuntimeOptions, open_model_dir
 
 class VLLMRuntime:
     default_batch_size = 512
+    loads_model_dir = True
 
     def __init__(self, model: str, options: RuntimeOptions):
         from vllm import LLM
