@@ -235,3 +235,12 @@ def test_model_dirs_the_local_backends_open(tmp_path):
     assert (opened.base, opened.tokenizer) == ("org/base", "org/base")
     (adapter / "tokenizer_config.json").write_text("{}")
     assert open_model_dir(str(adapter)).tokenizer == str(adapter)
+
+
+def test_vllm_refuses_the_cpu(tmp_path):
+    """vLLM chooses its own device: --device cpu is refused, not run on the GPU regardless."""
+    from saftool.runtimes import RuntimeOptions
+    from saftool.runtimes.vllm import VLLMRuntime
+
+    with pytest.raises(UsageError, match="the vllm backend runs on a GPU only; use --backend hf for --device cpu"):
+        VLLMRuntime(str(tmp_path), RuntimeOptions(device="cpu"))

@@ -25,7 +25,7 @@ def infer(
         help="Prompts worked on at once (hf: prompts decoded together; vllm: prompts per generate call; openai: "
         "concurrent requests), also answers per write, so the most a kill loses [default: the backend's].",
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (hf, vllm)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (hf; vllm runs on cuda only)."),
 ) -> None:
     """Answer prompts and write response records to store/responses/MODEL/EVAL.jsonl.
 

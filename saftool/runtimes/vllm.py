@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from saftool.errors import UsageError
 from saftool.records import GenerationConfig
 from saftool.runtimes import Completion, RuntimeOptions, open_model_dir
 
@@ -17,12 +18,16 @@ class VLLMRuntime:
     loads_model_dir = True
 
     def __init__(self, model: str, options: RuntimeOptions):
-        from vllm import LLM
-
         from saftool.train import resolve_device
 
-        local = open_model_dir(model)
+        # vLLM picks its device itself (a CUDA build runs on the GPU whatever it is told), so a CPU
+        # request is refused rather than silently run on the GPU; auto means a GPU must be visible
+        if options.device == "cpu":
+            raise UsageError("the vllm backend runs on a GPU only; use --backend hf for --device cpu")
         resolve_device("cuda" if options.device == "auto" else options.device)
+        local = open_model_dir(model)
+        from vllm import LLM
+
         self.batch_size = options.batch_size or self.default_batch_size
         self.lora = None
         if local.base is None:
