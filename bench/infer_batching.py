@@ -80,7 +80,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="Runs of each side; the fastest counts [default: 5].")
     args = parser.parse_args()
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -94,11 +93,11 @@ def main() -> None:
     items = list(read_records(store.eval_path("bench-eval"), Item))
     prompts = [format_prompt(i.instruction, i.input) for i in items]
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    (loop_texts, loop_tokens), loop_s = fastest(lambda: study_loop(model, tok, prompts, args.max_new_tokens),
-                                                args.repeat)
     runtime = HFRuntime(model_dir, RuntimeOptions(batch_size=args.batch_size, device="cpu"))
+    # the loop runs the runtime's own model and tokenizer: the same weights by construction, loaded once
+    (loop_texts, loop_tokens), loop_s = fastest(
+        lambda: study_loop(runtime.model, runtime.tokenizer, prompts, args.max_new_tokens), args.repeat
+    )
     gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
     results, batch_s = fastest(lambda: dict(runtime.generate(prompts, gen)), args.repeat)
     batch_texts = [results[i].text for i in range(len(prompts))]
