@@ -22,7 +22,7 @@ from saftool import report_plot
 from saftool import report_sql as q
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
-from saftool.sql import connect
+from saftool.sql import connect, view_files
 from saftool.store import Store, slug
 
 SCORE_COLUMNS = ("model", "eval_set", "metric", "n", "hits", "unknown", "score", "low", "high")
@@ -80,9 +80,7 @@ def choose_judge(con, judge: str | None) -> str:
 
 def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | None = None):
     """The report's tables, without writing anything: (judge, [scores, pooled, compare?])."""
-    files = sorted(
-        str(p) for p in store.judgments.glob("*/*/*.jsonl") if not p.name.startswith(".") and p.stat().st_size
-    )
+    files = view_files(store, "judgments")
     if not files:
         raise SaftoolError(f"no judgments in the store {store.root}; run `saftool judge` first")
     con = connect(store, ["manifests", "train_runs"])

@@ -16,7 +16,7 @@ first, by (harmful examples, style noreason < short < long, name); the rest afte
 from __future__ import annotations
 
 from saftool.metrics import normalize_sql
-from saftool.sql import present_views
+from saftool.sql import file_list, present_views
 
 Z = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -37,7 +37,6 @@ COLUMNS = {
 
 def load_all(con, files: list[str]) -> None:
     """Read every judgment file once into the table `ja`, keeping only the report's columns."""
-    file_list = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
     columns = "{" + ", ".join(f"{name}: '{kind}'" for name, kind in COLUMNS.items()) + "}"
     con.execute(
         f"""
@@ -45,7 +44,7 @@ def load_all(con, files: list[str]) -> None:
         SELECT model, eval_set, kind, id, label, safe, judge.name AS judge,
                {normalize_sql("coalesce(response, '')")} = {normalize_sql("coalesce(reference, '')")} AS exact,
                coalesce(reference, '') <> '' AS has_reference
-        FROM read_ndjson({file_list}, columns = {columns}, maximum_object_size = 67108864)
+        FROM read_ndjson({file_list(files)}, columns = {columns}, maximum_object_size = 67108864)
         """
     )
 

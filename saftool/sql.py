@@ -10,7 +10,6 @@ Views (each present once the store holds at least one file of its kind):
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from saftool.errors import SaftoolError
@@ -28,8 +27,15 @@ VIEWS: dict[str, tuple[str, bool]] = {
 }
 
 
-def _files(root: Path, pattern: str) -> list[str]:
-    return sorted(str(p) for p in root.glob(pattern) if not p.name.startswith(".") and p.stat().st_size > 0)
+def view_files(store: Store, view: str) -> list[str]:
+    """The files behind a view: its glob, without hidden (in-progress) and empty files."""
+    pattern = VIEWS[view][0]
+    return sorted(str(p) for p in store.root.glob(pattern) if not p.name.startswith(".") and p.stat().st_size > 0)
+
+
+def file_list(files: list[str]) -> str:
+    """`files` as a DuckDB list literal, quotes escaped."""
+    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
 
 
 def connect(store: Store, views: list[str] | None = None):
@@ -37,16 +43,15 @@ def connect(store: Store, views: list[str] | None = None):
     import duckdb
 
     con = duckdb.connect()
-    for name, (pattern, ndjson) in VIEWS.items():
+    for name, (_, ndjson) in VIEWS.items():
         if views is not None and name not in views:
             continue
-        files = _files(store.root, pattern)
+        files = view_files(store, name)
         if not files:
             continue
         fmt = "newline_delimited" if ndjson else "auto"
-        file_list = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_json({file_list}, format='{fmt}', "
+            f"CREATE VIEW {name} AS SELECT * FROM read_json({file_list(files)}, format='{fmt}', "
             f"union_by_name=true, filename=true, maximum_object_size=67108864)"
         )
     return con
