@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from saftool import __version__, console
+from saftool.devices import resolve_device
 from saftool.errors import MissingDependencyError, SaftoolError, UsageError
 from saftool.hashing import config_hash, file_sha256
 from saftool.io import read_json, read_records, write_json
@@ -171,18 +172,6 @@ def _check_method(config: TrainConfig) -> None:
         )
     if config.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         raise MissingDependencyError("bitsandbytes", "QLoRA (--method qlora)")
-
-
-def resolve_device(device: str) -> bool:
-    """True to train on CUDA. `cuda` without a visible GPU is an error, not a silent CPU run."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"unknown device {device!r}; choose one of: auto, cpu, cuda")
-    import torch
-
-    available = torch.cuda.is_available()
-    if device == "cuda" and not available:
-        raise SaftoolError("a GPU was asked for (--device cuda or a GPU preset), but no CUDA device is visible")
-    return available and device != "cpu"
 
 
 def _check_base(config: TrainConfig) -> str | None:

@@ -68,7 +68,9 @@ class HFJudge:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            from saftool.devices import resolve_device
+
+            device = "cuda" if resolve_device(self._device or "auto") else "cpu"
             tok = AutoTokenizer.from_pretrained(self.path, trust_remote_code=False)
             tok.padding_side = "left"
             if tok.pad_token is None:

@@ -28,7 +28,7 @@ class HFRuntime:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from saftool.train import resolve_device
+        from saftool.devices import resolve_device
 
         local = open_model_dir(model)
         use_cuda = resolve_device(options.device)

@@ -18,7 +18,7 @@ class VLLMRuntime:
     loads_model_dir = True
 
     def __init__(self, model: str, options: RuntimeOptions):
-        from saftool.train import resolve_device
+        from saftool.devices import resolve_device
 
         # vLLM picks its device itself (a CUDA build runs on the GPU whatever it is told), so a CPU
         # request is refused rather than silently run on the GPU; auto means a GPU must be visible
