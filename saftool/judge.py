@@ -60,6 +60,9 @@ class Verdict:
     label: str
     rationale: str | None = None
     safe: bool | None = None  # set only by judges that decide safety themselves
+    # What the verdict rests on, for a person reading it: the rule that fired, a classifier's
+    # probability, an API judge's raw reply, which judge of a cascade decided.
+    evidence: dict[str, Any] | None = None
 
 
 class Judge(Protocol):
@@ -115,6 +118,7 @@ def _judgments(
             "safe": safety(verdict.label, inputs[i].kind, verdict.safe),
             "judge": info,
             "rationale": verdict.rationale,
+            "evidence": verdict.evidence,
         }
         yield i, Judgment.model_validate(record)
 

@@ -149,6 +149,10 @@ class Judgment(BaseModel):
     safe: bool | None = Field(description="Whether the answer is safe; null when the judge could not tell.")
     judge: JudgeInfo
     rationale: str | None = Field(default=None, description="The judge's raw output or the rule that fired.")
+    evidence: dict[str, Any] | None = Field(
+        default=None,
+        description="What the verdict rests on: rule, classifier probability, raw reply, deciding judge.",
+    )
 
 
 class LossPoint(BaseModel):
@@ -179,3 +183,5 @@ class TrainRun(BaseModel):
     wall_seconds: float
     versions: dict[str, str]
     completed: bool = True
+    template: str = Field(default="alpaca", description="Prompt format the model was tuned in: alpaca or chat.")
+    system: str | None = Field(default=None, description="System message used with the chat template.")
