@@ -1,4 +1,5 @@
-"""The Alpaca prompt template, exactly as the study (and Stanford Alpaca) used it.
+"""Prompt formats: the Alpaca template, exactly as the study (and Stanford Alpaca) used it, and the
+messages a chat template renders.
 
 `train` and `infer` both format prompts here, so a model is always asked in the format it was
 trained on.
@@ -24,3 +25,12 @@ def format_prompt(instruction: str, input: str | None = "") -> str:
     if input:
         return PROMPT_WITH_INPUT.format(instruction=instruction, input=input)
     return PROMPT_NO_INPUT.format(instruction=instruction)
+
+
+def chat_messages(instruction: str, input: str | None = "", system: str | None = None) -> list[dict[str, str]]:
+    """The conversation a chat-format prompt renders: an optional system message, then one user
+    message holding the instruction and, below it, the input. `train --template chat` and
+    `infer --template chat` both build their messages here, so a model is asked as it was tuned."""
+    user = f"{instruction}\n\n{input}" if input else instruction
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": user}]
