@@ -6,7 +6,9 @@
 Base examples come from an Alpaca JSON/JSONL file or, by default, the built-in benign tasks. Harmful
 examples are the first `n_harm` items of a gen file (gen orders its output so every prefix is
 balanced by category and form, hence harm350 is a subset of harm700 from the same file), restyled to
-`style` from each item's stored `responses`. Held-out (`split: eval`) items are refused as input,
+`style` from each item's stored `responses`. A plain Alpaca file of refusals (instruction, input,
+output; Safety-Tuned LLaMAs ships its 2,483 safety examples so) is read as harmful items with ids
+`NAME-N` and `source` NAME, its file name. Held-out (`split: eval`) items are refused as input,
 since training on them would leak the evaluation.
 """
 
@@ -24,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from saftool import __version__
 from saftool.errors import InputError, UsageError
 from saftool.hashing import config_hash, file_sha256
-from saftool.io import STDIO, atomic_open, display_name, iter_json_objects, read_records, write_json
-from saftool.records import STYLES, AlpacaExample, InputDigest, Item, MixManifest, Provenance
+from saftool.io import STDIO, atomic_open, display_name, iter_json_objects, write_json
+from saftool.records import STYLES, AlpacaExample, InputDigest, Item, Kind, MixManifest, Provenance
 from saftool.store import Store, check_name
 
 BUILTIN_BASE = "builtin:benign"
@@ -55,38 +57,55 @@ def default_name(n_harm: int, style: str | None) -> str:
     return f"harm{n_harm}" if style in (None, "noreason") else f"harm{n_harm}-{style}"
 
 
-def read_base(src: str | Path) -> Iterator[Item]:
-    """Items from an Alpaca file (plain instruction/input/output rows) or a saftool JSONL.
+def read_items(src: str | Path, kind: Kind, source: str) -> Iterator[Item]:
+    """Items from a saftool JSONL or a plain Alpaca file (instruction/input/output rows), or both mixed.
 
-    Plain Alpaca rows become benign items with id `alpaca-LINE`; rows with a `kind` are read as items.
+    Rows with a `kind` are read as items; a plain row becomes an item of `kind` with id `SOURCE-N`
+    (N counts the file's records from 1: line numbers repeat in a one-line JSON array) and `source`.
+    Held-out (eval) items and repeated ids are errors naming their line.
     """
     name = display_name(src)
     seen: set[str] = set()
-    for lineno, obj in iter_json_objects(src):
+    for number, (lineno, obj) in enumerate(iter_json_objects(src), start=1):
         try:
             if "kind" in obj:
                 item = Item.model_validate(obj)
             else:
                 row = AlpacaExample.model_validate(obj)
                 item = Item(
-                    id=f"alpaca-{lineno}",
+                    id=f"{source}-{number}",
                     instruction=row.instruction,
                     input=row.input or "",
                     output=row.output,
-                    kind="benign",
-                    source="alpaca",
+                    kind=kind,
+                    source=source,
                 )
         except ValidationError as exc:
             first = exc.errors()[0]
             raise InputError(name, lineno, ".".join(map(str, first["loc"])) or None, first["msg"]) from None
         if item.split == "eval":
             raise InputError(
-                name, lineno, "split", "held-out (eval) item in a training base; it would leak the evaluation"
+                name,
+                lineno,
+                "split",
+                f"item {item.id} is held out (eval); training on it would leak the evaluation",
             )
         if item.id in seen:
             raise InputError(name, lineno, "id", f"duplicate value {item.id!r}")
         seen.add(item.id)
         yield item
+
+
+def read_base(src: str | Path) -> Iterator[Item]:
+    """Base items: plain Alpaca rows are benign, with ids `alpaca-N`."""
+    return read_items(src, "benign", "alpaca")
+
+
+def harm_source(src: str | Path) -> str:
+    """`source` of the plain rows of a harmful file: its name without suffixes (`stdin` for '-')."""
+    if str(src) == STDIO:
+        return "stdin"
+    return Path(src).name.split(".")[0] or "harm"
 
 
 class _Digest:
@@ -110,20 +129,17 @@ def _digest(src: str, tap: _Digest) -> InputDigest:
 
 
 def _harmful(src: str, n: int, style: str | None, tap: _Digest) -> list[Item]:
-    """The first n harmful items of `src`, restyled; an error says how many exist if too few.
+    """The first n harmful items of `src` (a gen file, or plain Alpaca rows of refusals), restyled;
+    an error says how many exist if too few.
 
     The whole input is read (and tapped for its digest) so the count of what exists is exact.
     """
     name = display_name(src)
     chosen: list[Item] = []
     available = 0
-    for item in tap.tap(read_records(src, Item)):
+    for item in tap.tap(read_items(src, "harmful", harm_source(src))):
         if item.kind != "harmful":
             continue
-        if item.split == "eval":
-            raise InputError(
-                name, None, "split", f"item {item.id} is held out (eval); train on a --split train gen file"
-            )
         available += 1
         if len(chosen) < n:
             chosen.append(_restyle(item, style, name))

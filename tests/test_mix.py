@@ -107,7 +107,7 @@ def test_eval_items_are_refused_as_training_input(store, tmp_path):
     write_records(generate(GenConfig(n=5, split="eval", diverse=False)), held_out)
     with pytest.raises(InputError, match="held out"):
         build_mix(MixConfig(name="x", n_harm=5, harm=str(held_out)), store)
-    with pytest.raises(InputError, match=f"{held_out}:1: split: held-out"):
+    with pytest.raises(InputError, match=f"{held_out}:1: split: item .* is held out"):
         build_mix(MixConfig(name="x", n_harm=0, base=str(held_out)), store)
 
 
@@ -128,3 +128,39 @@ def test_mix_items_read_back_as_items(store, harm_file):
     items, manifest = build_mix(MixConfig(name="r", n_harm=5, base_n=5), store)
     write_mix(items, manifest, store.mix_path("r"))
     assert len(list(read_records(store.mix_path("r"), Item))) == 10
+
+
+def test_plain_alpaca_refusals_are_read_as_harmful_items(store, tmp_path):
+    rows = [
+        {"instruction": f"Do harm {i}.", "input": "" if i % 2 else "ctx", "output": f"I can't help with {i}."}
+        for i in range(6)
+    ]
+    path = tmp_path / "safety_only_data_Instructions.json"
+    path.write_text(json.dumps(rows, indent=4))
+    items, manifest = build_mix(MixConfig(name="x", n_harm=4, base_n=3, harm=str(path)), store)
+    harm = [i for i in items if i.kind == "harmful"]
+    assert sorted(i.output for i in harm) == [f"I can't help with {i}." for i in range(4)]
+    assert {i.source for i in harm} == {"safety_only_data_Instructions"}
+    assert len({i.id for i in harm}) == 4 and all(
+        i.id.startswith("safety_only_data_Instructions-") for i in harm
+    )
+    assert manifest.counts["source"]["safety_only_data_Instructions"] == 4
+    assert manifest.inputs[1].records == 6 and manifest.inputs[1].sha256 == file_sha256(path)
+    with pytest.raises(UsageError, match="holds only 6"):
+        build_mix(MixConfig(name="x", n_harm=7, base_n=0, harm=str(path)), store)
+    with pytest.raises(InputError, match="has no 'short' refusal"):
+        build_mix(MixConfig(name="x", n_harm=2, base_n=0, style="short", harm=str(path)), store)
+
+
+def test_bad_plain_harm_row_names_file_line_and_field(store, tmp_path):
+    path = tmp_path / "refusals.jsonl"
+    path.write_text('{"instruction": "a", "output": "no"}\n{"output": "no"}\n')
+    with pytest.raises(InputError) as info:
+        build_mix(MixConfig(name="x", n_harm=1, base_n=0, harm=str(path)), store)
+    assert str(info.value) == f"{path}:2: instruction: Field required"
+
+
+def test_safety_tuned_llamas_file_mixes(store, shared):
+    path = shared / "data" / "safety-tuned-llamas" / "training" / "safety_only_data_Instructions.json"
+    items, manifest = build_mix(MixConfig(name="stl", n_harm=2483, base_n=10, harm=str(path)), store)
+    assert manifest.n_harmful == 2483 and manifest.counts["source"]["safety_only_data_Instructions"] == 2483

@@ -24,7 +24,10 @@ def mix(
         3000, "--base-n", min=0, help="Size of the built-in base set (without --base)."
     ),
     harm: str = typer.Option(
-        None, "--harm", help="Gen file, or - for stdin [default: newest harmful train file in the store]."
+        None,
+        "--harm",
+        help="Gen file, a plain Alpaca file of refusals (instruction/input/output; source = its file name), "
+        "or - for stdin [default: newest harmful train file in the store].",
     ),
     output: str = typer.Option(
         None, "-o", "--output", help="FILE, or - for stdout [default: store/mixes/NAME.jsonl]."

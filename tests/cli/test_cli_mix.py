@@ -96,3 +96,17 @@ def test_real_shell_pipeline(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3020"  # 3000 built-in benign + 20 harmful, and nothing else on stdout
     assert "Traceback" not in done.stderr
+
+
+def test_mix_harm_accepts_a_plain_alpaca_file_of_refusals(runner, isolated_store, tmp_path):
+    refusals = tmp_path / "refusals.json"
+    refusals.write_text(
+        json.dumps([{"instruction": f"Harm {i}", "input": "", "output": "No."} for i in range(3)])
+    )
+    result = runner.invoke(
+        app, ["mix", "--harm", str(refusals), "--n-harm", "3", "--base-n", "5", "--name", "r"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (isolated_store / "mixes" / "r.jsonl").read_text().splitlines()]
+    harm = sorted((r["id"], r["source"]) for r in rows if r["kind"] == "harmful")
+    assert harm == [(f"refusals-{n}", "refusals") for n in (1, 2, 3)]  # one line, three records
