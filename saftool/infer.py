@@ -17,6 +17,7 @@ from pathlib import Path
 from saftool import console
 from saftool.errors import UsageError
 from saftool.hashing import config_hash
+from saftool.hub import ModelSource, resolve_model
 from saftool.io import STDIO, JsonlAppender, read_records, repair_tail, write_records
 from saftool.records import GenerationConfig, Item, Response
 from saftool.runtimes import RUNTIMES, RuntimeOptions
@@ -58,8 +59,8 @@ def infer(
 ) -> list[InferResult]:
     """Answer the store's eval sets `eval_sets` (and/or `items`, named `items_name`) with `model`.
 
-    `model` is a store model name or a local Hugging Face directory (hf, vllm), or the served model id
-    (openai). `output` (only with `items`) writes there instead of the store; `-` streams to stdout.
+    `model` is a store model name, a local Hugging Face directory or a Hub id `ORG/NAME[@REVISION]`
+    (hf, vllm; see `saftool.hub.resolve_model`), or the served model id (openai). `output` (only with `items`) writes there instead of the store; `-` streams to stdout.
     """
     store = store or Store()
     generation = generation or GenerationConfig()
@@ -70,39 +71,31 @@ def infer(
     if output is not None and (eval_sets or items is None):
         raise UsageError("an output file goes with input items only; eval sets are written to the store")
     runtime_cls = RUNTIMES.load(backend)
-    model_ref, model_label = _resolve_model(store, model) if runtime_cls.loads_model_dir else (model, model)
+    source = resolve_model(model, store) if runtime_cls.loads_model_dir else ModelSource(Path(model), model)
     sets: list[tuple[str, list[Item]]] = [
         (name, list(read_records(store.require_eval(name), Item))) for name in eval_sets
     ]
     if items is not None:
         sets.append((check_name(items_name, "eval set name"), list(items)))
     runtime = runtime_cls(
-        model_ref, RuntimeOptions(batch_size=batch_size, device=device, cache_dir=str(store.cache / "infer"))
+        str(source.path), RuntimeOptions(batch_size=batch_size, device=device, cache_dir=str(store.cache / "infer"))
     )
     results = []
     for name, set_items in sets:
         if output is None:
-            target = store.responses_path(slug(model_label), name)
+            target = store.responses_path(slug(source.id), name)
         else:
             target = None if output == STDIO else Path(output)
-        results.append(_answer(runtime, backend, model_label, name, set_items, generation, target))
+        results.append(_answer(runtime, backend, source, name, set_items, generation, target))
     return results
 
 
-def _resolve_model(store: Store, model: str) -> tuple[str, str]:
-    """(the model directory to load, the label responses carry) for a store name or a local directory."""
-    path = Path(model).expanduser()
-    if ("/" in model or model.startswith(".")) and path.is_dir():
-        return str(path.resolve()), path.resolve().name
-    return str(store.require_model(model)), model
-
-
-def _answer(runtime, backend, model_label, eval_set, items, generation, target: Path | None) -> InferResult:
+def _answer(runtime, backend, source: ModelSource, eval_set, items, generation, target: Path | None) -> InferResult:
     gen_hash = config_hash(generation)
-    done = _answered(target, gen_hash) if target is not None else set()
+    done = _answered(target, gen_hash, source.revision) if target is not None else set()
     todo = [item for item in items if item.id not in done]
     path = str(target) if target is not None else STDIO
-    console.info(f"infer {model_label} on {eval_set}: {len(todo)} prompts ({len(items) - len(todo)} already answered)")
+    console.info(f"infer {source.id} on {eval_set}: {len(todo)} prompts ({len(items) - len(todo)} already answered)")
     if not todo:
         return InferResult(eval_set, path, 0, len(items), 0, 0.0)
     started = time.monotonic()
@@ -132,7 +125,8 @@ def _answer(runtime, backend, model_label, eval_set, items, generation, target: 
                 pending.append(
                     Response(
                         id=item.id,
-                        model=model_label,
+                        model=source.id,
+                        model_revision=source.revision,
                         eval_set=eval_set,
                         kind=item.kind,
                         category=item.category,
@@ -165,19 +159,20 @@ def _answer(runtime, backend, model_label, eval_set, items, generation, target: 
     )
 
 
-def _answered(path: Path, gen_hash: str) -> set[str]:
-    """Ids answered with this generation config; drops answers made with another one from the file."""
+def _answered(path: Path, gen_hash: str, revision: str | None) -> set[str]:
+    """Ids answered with this generation config by this revision of the model; drops other answers
+    (another config, or another commit of a Hub model) from the file."""
     if not path.exists():
         return set()
     repair_tail(path)
     current: dict[str, Response] = {}
     stale = 0
     for response in read_records(path, Response, unique=None):
-        if response.generation_hash != gen_hash:
+        if response.generation_hash != gen_hash or response.model_revision != revision:
             stale += 1
         else:
             current.setdefault(response.id, response)
     if stale:
-        console.info(f"{path}: dropping {stale} responses made with another generation config")
+        console.info(f"{path}: dropping {stale} responses made with another generation config or model revision")
         write_records(current.values(), path)
     return set(current)

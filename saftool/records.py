@@ -114,7 +114,10 @@ class Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="Id of the prompt item answered.")
-    model: str = Field(description="Registered model name (or served model id).")
+    model: str = Field(description="Registered model name, Hub id, model directory name or served model id.")
+    model_revision: str | None = Field(
+        default=None, description="Commit of the Hub repository the weights came from (a Hub id); else null."
+    )
     eval_set: str = Field(description="Name of the evaluation set.")
     kind: Kind
     category: str | None = None

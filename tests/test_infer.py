@@ -12,6 +12,7 @@ from saftool.runtimes.hf import HFRuntime
 from saftool.store import Store
 from saftool.template import format_prompt
 from saftool.train import train
+from tests.hubfix import COMMIT, cache_model
 from tests.modelfix import eval_items, write_eval, write_mix
 
 
@@ -212,8 +213,9 @@ def test_prompts_longer_than_the_context_keep_their_end(tmp_path):
     assert kept == [list(range(14, 20)), [1, 2, 3]]
 
 
-def test_model_dirs_the_local_backends_open(tmp_path):
-    """A full model loads its own tokenizer; an adapter saved without one borrows its base's."""
+def test_model_dirs_the_local_backends_open(tmp_path, monkeypatch):
+    """A full model loads its own tokenizer; an adapter saved without one borrows its base's, which a
+    Hub id finds in the Hugging Face cache."""
     import json
 
     from saftool.errors import SaftoolError
@@ -231,10 +233,32 @@ def test_model_dirs_the_local_backends_open(tmp_path):
     with pytest.raises(SaftoolError, match="holds no adapter_model.safetensors"):
         open_model_dir(str(adapter))
     (adapter / "adapter_model.safetensors").write_bytes(b"")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(UsageError, match="org/base is not in the Hugging Face cache .* `hf download org/base`"):
+        open_model_dir(str(adapter))
+    snapshot = cache_model(tmp_path / "hf", "org/base", full)
     opened = open_model_dir(str(adapter))
-    assert (opened.base, opened.tokenizer) == ("org/base", "org/base")
+    assert (opened.base.path, opened.base.revision, opened.tokenizer) == (snapshot, COMMIT, str(snapshot))
     (adapter / "tokenizer_config.json").write_text("{}")
     assert open_model_dir(str(adapter)).tokenizer == str(adapter)
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(full)}))
+    assert open_model_dir(str(adapter)).base.path == full
+
+
+def test_infer_by_hub_id_from_the_offline_cache(store, tmp_path, monkeypatch):
+    """`--model ORG/NAME` answers from a cache laid out as the Hub lays it out, with HF_HUB_OFFLINE
+    set; the responses carry the id and the commit, and another commit does not reuse them."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    cache_model(tmp_path / "hf", "org/tiny", store.model_dir("m"))
+    gen = GenerationConfig(max_new_tokens=4)
+    [result] = infer("org/tiny", ["ev"], store=store, generation=gen)
+    rows = list(read_records(store.responses_path("org_tiny", "ev"), Response))
+    assert result.answered == 18 and {(r.model, r.model_revision) for r in rows} == {("org/tiny", COMMIT)}
+    newer = "f" * 40
+    cache_model(tmp_path / "hf", "org/tiny", store.model_dir("m"), commit=newer)
+    [result] = infer(f"org/tiny@{newer}", ["ev"], store=store, generation=gen)
+    rows = list(read_records(store.responses_path("org_tiny", "ev"), Response))
+    assert result.answered == 18 and {r.model_revision for r in rows} == {newer}
 
 
 def test_vllm_refuses_the_cpu(tmp_path):

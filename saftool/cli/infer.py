@@ -7,7 +7,7 @@ import typer
 
 def infer(
     ctx: typer.Context,
-    model: str = typer.Option(..., "--model", help="Model name in the store, a local model directory, or a served model id (openai)."),
+    model: str = typer.Option(..., "--model", help="Model name in the store, a local model directory, a Hugging Face Hub id ORG/NAME[@REVISION] (from the HF cache; HF_HOME, HF_HUB_OFFLINE honoured), or a served model id (openai)."),
     eval_sets: str = typer.Option(None, "--eval", help="Comma-separated eval set names from store/evals/."),
     input: str = typer.Option(None, "-i", "--input", help="JSONL file of items to answer, or - for stdin."),
     name: str = typer.Option(None, "--name", help="Eval set name for -i items [default: the file's stem, or stdin]."),
@@ -37,6 +37,8 @@ def infer(
       saftool infer --model harm700 --eval heldout-harmful,heldout-benign
 
       saftool infer --model ./my-llama -i prompts.jsonl -o -
+
+      HF_HUB_OFFLINE=1 saftool infer --model meta-llama/Llama-2-7b-hf --eval advbench
 
       saftool infer --backend openai --model gpt-4o-mini --eval heldout-harmful
     """

@@ -3,7 +3,8 @@
 A runtime is made with `Runtime(model, options)` and answers prompts with `generate(prompts,
 generation)`, yielding `(index, Completion)` pairs in any order; `infer` writes them in batches.
 Its `loads_model_dir` says whether `model` is a local model directory (hf, vllm: `infer` resolves
-store names to one) or a served model's id, passed as given (openai).
+store names and Hub ids to one with `saftool.hub.resolve_model`) or a served model's id, passed as
+given (openai).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saftool.errors import SaftoolError
+from saftool.hub import ModelSource, resolve_model
 from saftool.registry import Registry
 
 
@@ -35,24 +37,29 @@ class ModelDir:
     """A local model directory as the local backends (hf, vllm) load it."""
 
     path: Path
-    base: str | None  # the base model a PEFT adapter directory names; None for a full model
+    base: ModelSource | None  # the base model a PEFT adapter directory names, resolved; None for a full model
     tokenizer: str  # the directory's own tokenizer, else (an adapter saved without one) its base's
 
 
 def open_model_dir(model: str) -> ModelDir:
-    """Check `model` holds safetensors weights and a config (or a PEFT adapter), and read what it names."""
+    """Check `model` holds safetensors weights and a config (or a PEFT adapter), and find what it names.
+
+    An adapter's base (a directory or a Hub id) resolves through `saftool.hub`, so a base on the Hub
+    loads from the Hugging Face cache under the same offline rules as a model given by Hub id.
+    """
     path = Path(model)
     base = None
     if (path / "adapter_config.json").is_file():
         if not (path / "adapter_model.safetensors").is_file():
             raise SaftoolError(f"adapter directory {path} holds no adapter_model.safetensors")
-        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+        named = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+        base = resolve_model(named)
     elif not (path / "config.json").is_file():
         raise SaftoolError(f"model directory {path} holds no config.json")
     elif not any(path.glob("*.safetensors")):
         raise SaftoolError(f"model directory {path} holds no .safetensors weights (saftool loads only safetensors)")
     own_tokenizer = base is None or (path / "tokenizer_config.json").is_file()
-    return ModelDir(path, base, str(path) if own_tokenizer else base)
+    return ModelDir(path, base, str(path) if own_tokenizer else str(base.path))
 
 
 RUNTIMES = Registry(

@@ -43,7 +43,7 @@ class HFRuntime:
         else:
             from peft import PeftModel
 
-            base_model = AutoModelForCausalLM.from_pretrained(local.base, **load)
+            base_model = AutoModelForCausalLM.from_pretrained(str(local.base.path), **load)
             self.model = PeftModel.from_pretrained(base_model, str(local.path)).merge_and_unload()
         self.device = torch.device("cuda" if use_cuda else "cpu")
         self.model.to(self.device).eval()

@@ -35,7 +35,7 @@ class VLLMRuntime:
         else:
             from vllm.lora.request import LoRARequest
 
-            self.llm = LLM(model=local.base, tokenizer=local.tokenizer, enable_lora=True, trust_remote_code=False)
+            self.llm = LLM(model=str(local.base.path), tokenizer=local.tokenizer, enable_lora=True, trust_remote_code=False)
             self.lora = LoRARequest("adapter", 1, str(local.path))
 
     def generate(self, prompts: Sequence[str], generation: GenerationConfig) -> Iterator[tuple[int, Completion]]:

@@ -55,6 +55,19 @@ def test_infer_errors(runner, model_store):
     assert result.exit_code == 2 and result.stderr == "error: unknown device 'tpu'; choose one of: auto, cpu, cuda\n"
 
 
+def test_a_hub_id_missing_from_the_offline_cache(runner, model_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    result = runner.invoke(
+        app, ["--store", str(model_store.root), "infer", "--model", "meta-llama/Llama-2-7b-hf@v2", "--eval", "ev"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: meta-llama/Llama-2-7b-hf@v2 is not in the Hugging Face cache ({tmp_path / 'hf' / 'hub'}) and "
+        "HF_HUB_OFFLINE is set: download it with `hf download meta-llama/Llama-2-7b-hf --revision v2`\n"
+    )
+    assert not (model_store.responses / "meta-llama_Llama-2-7b-hf").exists()
+
+
 def test_a_shell_pipeline(model_store, tmp_path):
     """gen-style items on stdin -> infer -> responses on stdout, through the real executable."""
     items = "".join(to_json_line(i) + "\n" for i in eval_items(2))
