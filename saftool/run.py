@@ -22,8 +22,17 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from saftool import console
 from saftool.errors import SaftoolError, UsageError
@@ -117,11 +126,26 @@ class JudgeConfig(_Section):
         return self.name
 
 
+@dataclass(frozen=True)
+class GridModel:
+    """One model of the grid: the mix it is trained on and the training seed."""
+
+    name: str
+    mix: str
+    seed: int
+
+
 class RunConfig(_Section):
     """Everything a study run needs. Unknown keys are errors, so a typo never silently falls back."""
 
     name: str = Field(default="study", description="Run name: names the state file and the generated prompt files.")
-    seed: int = 0
+    seed: int = Field(default=0, description="Seed of the data: generation and mixing (and training, without `seeds`).")
+    seeds: list[Annotated[StrictInt, Field(ge=0)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Training seeds: each mix is trained and evaluated once per seed, as model MIX-sSEED "
+        "(with one seed, or without `seeds`: one model per mix, named MIX, trained with `seed`).",
+    )
     base: BaseDataConfig = Field(default_factory=BaseDataConfig)
     gen: GenConfig = Field(default_factory=GenConfig)
     mixes: list[MixSpec] = Field(default_factory=study_mixes)
@@ -131,12 +155,40 @@ class RunConfig(_Section):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     output: str = Field(default="figs", description="Report folder.")
 
+    @field_validator("mixes")
+    @classmethod
+    def _mix_names_differ(cls, mixes: list[MixSpec]) -> list[MixSpec]:
+        names = [m.resolved_name for m in mixes]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"two mixes are named {', '.join(map(repr, repeated))}; give one a `name`")
+        return mixes
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_differ(cls, seeds: list[int] | None) -> list[int] | None:
+        if seeds is not None and len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds repeat: {seeds}")
+        return seeds
+
+    @property
+    def train_seeds(self) -> list[int]:
+        return self.seeds if self.seeds is not None else [self.seed]
+
+    def models(self) -> list[GridModel]:
+        """One model per mix and training seed, in the experiment's order (mix, then seed)."""
+        several = len(self.train_seeds) > 1
+        return [
+            GridModel(f"{mix.resolved_name}-s{seed}" if several else mix.resolved_name, mix.resolved_name, seed)
+            for mix in self.mixes
+            for seed in self.train_seeds
+        ]
+
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
         check_name(self.name, "run name")
-        names = [m.resolved_name for m in self.mixes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"mix names repeat: {names}")
+        for model in self.models():  # distinct, as the mix names are: each name ends in its own -sSEED
+            check_name(model.name, "model name")
         too_many = [m.resolved_name for m in self.mixes if m.n_harm > self.gen.n]
         if too_many:
             raise ValueError(
@@ -241,29 +293,33 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
             Stage(f"mix:{name}", mix_argv, [store.mix_path(name), store.manifest_path(name)],
                   deps=["gen:harmful-train", *base_deps])
         )
-        train_argv = ["train", "--mix", name, "--preset", config.train.preset, "--seed", seed]
+    for model in config.models():
+        train_argv = ["train", "--mix", model.mix]
+        if model.name != model.mix:
+            train_argv += ["--name", model.name]
+        train_argv += ["--preset", config.train.preset, "--seed", str(model.seed)]
         if config.train.base_model:
             train_argv += ["--base-model", config.train.base_model]
         train_argv += config.train.extra_args
         stages.append(
-            Stage(f"train:{name}", train_argv, [store.model_dir(name) / "train_run.json"], deps=[f"mix:{name}"],
-                  weight=20)
+            Stage(f"train:{model.name}", train_argv, [store.model_dir(model.name) / "train_run.json"],
+                  deps=[f"mix:{model.mix}"], weight=20)
         )
-        infer_argv = ["infer", "--model", name, "--eval", ",".join(eval_sets), "--backend", config.infer.backend]
+        infer_argv = ["infer", "--model", model.name, "--eval", ",".join(eval_sets), "--backend", config.infer.backend]
         infer_argv += ["--max-new-tokens", str(config.infer.max_new_tokens)]
         if config.infer.batch_size:
             infer_argv += ["--batch-size", str(config.infer.batch_size)]
         infer_argv += config.infer.extra_args
         stages.append(
-            Stage(f"infer:{name}", infer_argv, [store.responses_path(name, e) for e in eval_sets],
-                  deps=[f"train:{name}", "gen:heldout-harmful", "gen:heldout-benign"], weight=5)
+            Stage(f"infer:{model.name}", infer_argv, [store.responses_path(model.name, e) for e in eval_sets],
+                  deps=[f"train:{model.name}", "gen:heldout-harmful", "gen:heldout-benign"], weight=5)
         )
 
     judge_name = config.judge.store_name
-    judge_outputs = [store.judgments_path(judge_name, m.resolved_name, e) for m in config.mixes for e in eval_sets]
+    models = [m.name for m in config.models()]
+    judge_outputs = [store.judgments_path(judge_name, m, e) for m in models for e in eval_sets]
     stages.append(
-        Stage("judge", ["judge", *config.judge.argv()], judge_outputs,
-              deps=[f"infer:{m.resolved_name}" for m in config.mixes], weight=2)
+        Stage("judge", ["judge", *config.judge.argv()], judge_outputs, deps=[f"infer:{m}" for m in models], weight=2)
     )
     stages.append(
         Stage("report", ["report", "--out", config.output, "--judge", judge_name],
@@ -329,7 +385,7 @@ def default_jobs(config: RunConfig) -> int:
     preset = PRESETS.get(config.train.preset)
     if config.train.base_model or preset is None or preset.base_model is not None:
         return 1
-    return max(1, min(os.cpu_count() or 1, len(config.mixes)))
+    return max(1, min(os.cpu_count() or 1, len(config.models())))
 
 
 def log_path(store: Store, config: RunConfig, stage: Stage) -> Path:

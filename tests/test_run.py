@@ -184,3 +184,60 @@ def test_parallel_stage_failure_names_its_log_and_stops_the_rest(isolated_store,
     state = json.loads(run.state_path(store, cfg).read_text())["stages"]
     assert set(state) <= {"gen:harmful-train", "gen:heldout-harmful", "gen:heldout-benign", "mix:alpaca", "mix:harm10"}
     assert not any(store.models.glob("*/train_run.json"))
+
+
+def test_one_seed_keeps_the_mix_names_and_today_argv(isolated_store):
+    store = Store()
+    default = run.plan(run.load_config(None), store)
+    one = run.plan(run.RunConfig(seeds=[0]), store)
+    assert [(s.id, s.argv, s.key) for s in one] == [(s.id, s.argv, s.key) for s in default]
+    train = next(s for s in default if s.id == "train:harm350")
+    assert train.argv == ["train", "--mix", "harm350", "--preset", "tiny", "--seed", "0"]
+
+
+def test_seeds_train_and_evaluate_each_mix_once_per_seed(isolated_store):
+    store = Store()
+    cfg = run.RunConfig(seed=7, seeds=[0, 1, 2], mixes=[{"n_harm": 0}, {"n_harm": 350}])
+    assert [(m.name, m.mix, m.seed) for m in cfg.models()] == [
+        ("alpaca-s0", "alpaca", 0), ("alpaca-s1", "alpaca", 1), ("alpaca-s2", "alpaca", 2),
+        ("harm350-s0", "harm350", 0), ("harm350-s1", "harm350", 1), ("harm350-s2", "harm350", 2),
+    ]
+    stages = {s.id: s for s in run.plan(cfg, store)}
+    assert [i for i in stages if i.startswith("mix:")] == ["mix:alpaca", "mix:harm350"]  # one mix, the data seed
+    assert stages["mix:harm350"].argv[stages["mix:harm350"].argv.index("--seed") + 1] == "7"
+    train = stages["train:harm350-s2"]
+    assert train.argv == ["train", "--mix", "harm350", "--name", "harm350-s2", "--preset", "tiny", "--seed", "2"]
+    assert train.deps == ["mix:harm350"]
+    assert stages["infer:harm350-s2"].argv[:3] == ["infer", "--model", "harm350-s2"]
+    assert stages["judge"].deps == [f"infer:{m.name}" for m in cfg.models()]
+    assert store.judgments_path("keyword", "alpaca-s1", "heldout-harmful") in stages["judge"].outputs
+    assert run.default_jobs(cfg) == min(run.os.cpu_count() or 1, 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seeds = []\n", r"run.toml: seeds: List should have at least 1 item"),
+        ('seeds = [0, "1"]\n', r"run.toml: seeds.1: Input should be a valid integer"),
+        ("seeds = [0, 1.5]\n", r"run.toml: seeds.1: Input should be a valid integer"),
+        ("seeds = [1, 1]\n", r"run.toml: seeds: Value error, seeds repeat: \[1, 1\]"),
+        ("seeds = [-1]\n", r"run.toml: seeds.0: Input should be greater than or equal to 0"),
+        (
+            '[[mixes]]\nn_harm = 0\nname = "base"\n[[mixes]]\nn_harm = 10\nname = "base"\n',
+            r"run.toml: mixes: Value error, two mixes are named 'base'; give one a `name`",
+        ),
+    ],
+)
+def test_bad_seeds_and_repeated_mix_names_are_named(tmp_path, text, message):
+    with pytest.raises(UsageError, match=message):
+        run.load_config(_toml(tmp_path, text))
+
+
+def test_run_out_sets_the_report_folder(runner, isolated_store):
+    from saftool.cli import app
+
+    result = runner.invoke(app, ["run", "--out", "elsewhere", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].endswith("report --out elsewhere --judge keyword")
+    shown = runner.invoke(app, ["run", "--out", "elsewhere", "--show-config"])
+    assert json.loads(shown.stdout)["output"] == "elsewhere"

@@ -190,3 +190,30 @@ def test_workers_stop_mid_stage_when_run_is_killed(isolated_store, tmp_path):
         assert time.monotonic() < deadline, "a worker kept training after run was killed"
         time.sleep(0.2)
     assert not any((isolated_store / "models").glob("*/train_run.json"))
+
+
+def test_seeds_train_one_model_per_seed_recording_seed_and_mix(runner, isolated_store, tmp_path, monkeypatch):
+    """Each seed's model is its own train run: same mix and config but the seed, different weights."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "seeds.toml"
+    config.write_text(
+        'seeds = [0, 1]\nevals = ["heldout-harmful"]\n'
+        "[base]\nn = 60\n[gen]\nn = 10\ndiverse = false\nn_eval_harmful = 4\nn_eval_benign = 4\n"
+        '[train]\npreset = "smoke"\nextra_args = ["--epochs", "1"]\n[infer]\nmax_new_tokens = 4\n'
+        "[[mixes]]\nn_harm = 10\n"
+    )
+    result = runner.invoke(app, ["run", str(config), "--out", "seeded-report", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    records = {
+        seed: json.loads((isolated_store / "models" / f"harm10-s{seed}" / "train_run.json").read_text())
+        for seed in (0, 1)
+    }
+    assert [records[s]["config"]["seed"] for s in (0, 1)] == [0, 1]
+    assert {r["mix"] for r in records.values()} == {"harm10"}
+    assert {k: v for k, v in records[0]["config"].items() if k != "seed"} == {
+        k: v for k, v in records[1]["config"].items() if k != "seed"
+    }
+    assert records[0]["loss_curve"] != records[1]["loss_curve"]  # the seed reached init and data order
+    for seed in (0, 1):
+        assert (isolated_store / "responses" / f"harm10-s{seed}" / "heldout-harmful.jsonl").exists()
+    assert (tmp_path / "seeded-report" / "index.html").exists()

@@ -20,6 +20,9 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan, one `saftool` command per stage, on stdout; run nothing."
     ),
+    out: Path = typer.Option(
+        None, "--out", help="Report folder [default: the config's `output`, else figs/].", show_default=False
+    ),
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config as TOML-ready JSON."),
     jobs: int = typer.Option(
         None, "--jobs", "-j", min=1, show_default=False,
@@ -53,6 +56,8 @@ def run(
         cfg = run_lib.smoke(cfg)
     elif preset is not None:
         raise UsageError(f"unknown run preset {preset!r}; choose one of: smoke")
+    if out is not None:
+        cfg = cfg.model_copy(update={"output": str(out)})
     if show_config:
         sys.stdout.write(cfg.model_dump_json(indent=2) + "\n")
         return
