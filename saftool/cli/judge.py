@@ -18,7 +18,7 @@ def _load(ctx: typer.Context, judge: str, **options):
     from saftool.judge import load_judge
 
     store = get_store(ctx)
-    return load_judge(judge, cache_dir=store.cache / "judge", **options), store
+    return load_judge(judge, cache_dir=store.cache / "judge", store=store, **options), store
 
 
 @app.callback(invoke_without_command=True)
@@ -28,7 +28,8 @@ def judge(
         "keyword",
         "--judge",
         "-j",
-        help="keyword, llm (or llm:MODEL), hf:<model id or path>, learned (or learned:WEIGHTS from `judge fit`).",
+        help="keyword, llm (or llm:MODEL), hf:MODEL (Llama Guard 1-3, HarmBench or WildGuard classifier: "
+        "a directory or store name), learned (or learned:WEIGHTS from `judge fit`).",
     ),
     model: str = typer.Option(
         None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."
