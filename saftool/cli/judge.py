@@ -28,8 +28,8 @@ def judge(
         "keyword",
         "--judge",
         "-j",
-        help="keyword, llm (or llm:MODEL), hf:MODEL (Llama Guard 1-3, HarmBench or WildGuard classifier: "
-        "a directory or store name), learned (or learned:WEIGHTS from `judge fit`).",
+        help="keyword, llm (or llm:MODEL), hf:MODEL (a Llama Guard 1-3, HarmBench or WildGuard classifier: "
+        "Hub id ORG/NAME[@REV], store name or directory), learned (or learned:WEIGHTS from `judge fit`).",
     ),
     model: str = typer.Option(
         None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."

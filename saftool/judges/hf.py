@@ -45,14 +45,15 @@ def chat_template_of(model_dir: Path) -> str | None:
     return None
 
 
-def model_names(ref: str, model_dir: Path) -> list[str]:
-    """The names a model goes by, most specific first: the Hub id it was asked by (or, in the Hub's
-    cache layout, the repository folder), its directory's name, its config's `_name_or_path`."""
-    names = [] if Path(ref).expanduser().is_dir() else [ref]
-    if _COMMIT.fullmatch(model_dir.name) and model_dir.parent.name == "snapshots":
-        names.append(model_dir.parent.parent.name.removeprefix("models--").replace("--", "/"))
-    names.append(model_dir.name)
-    config = model_dir / "config.json"
+def model_names(source) -> list[str]:
+    """The names a resolved model (`saftool.hub.ModelSource`) goes by, most specific first: its Hub
+    id or store name (a directory's name otherwise; in the Hub cache's layout, the repository's), and
+    its config's `_name_or_path`."""
+    names = [source.id]
+    path = source.path
+    if _COMMIT.fullmatch(path.name) and path.parent.name == "snapshots":
+        names.append(path.parent.parent.name.removeprefix("models--").replace("--", "/"))
+    config = path / "config.json"
     if config.is_file():
         recorded = json.loads(config.read_text(encoding="utf-8")).get("_name_or_path")
         if isinstance(recorded, str) and recorded:
@@ -60,18 +61,16 @@ def model_names(ref: str, model_dir: Path) -> list[str]:
     return names
 
 
-def _model_dir(ref: str, store) -> Path:
-    """A directory as given, else a model in the store."""
+def _resolve(ref: str, store):
+    """The model's files (a Hub id, store name or directory), checked to be a full safetensors model."""
+    from saftool.hub import resolve_model
     from saftool.runtimes import open_model_dir
     from saftool.store import Store
 
-    path = Path(ref).expanduser()
-    if not path.is_dir():
-        path = (store or Store()).require_model(ref)
-    local = open_model_dir(str(path))
-    if local.base is not None:
-        raise UsageError(f"hf judge: {path} is a PEFT adapter; point --judge hf: at a full model directory")
-    return local.path
+    source = resolve_model(ref, store or Store())
+    if open_model_dir(str(source.path)).base is not None:
+        raise UsageError(f"hf judge: {ref} is a PEFT adapter; give --judge hf: a full model")
+    return source
 
 
 class HFJudge:
@@ -92,12 +91,15 @@ class HFJudge:
         ref = spec.split(":", 1)[1] if ":" in spec else ""
         if not ref:
             raise UsageError("name the classifier model: --judge hf:<Hub id, store name or directory>")
-        self.path = _model_dir(ref, store)
-        self.family: Family = family_for(model_names(ref, self.path), chat_template_of(self.path))
+        source = _resolve(ref, store)
+        self.path = source.path
+        self.family: Family = family_for(model_names(source), chat_template_of(self.path))
         self.name = f"hf:{ref}"
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens or self.family.max_new_tokens
         self.config = {"model": ref, "family": self.family.name, "max_new_tokens": self.max_new_tokens}
+        if source.revision is not None:  # a Hub model: judgments made from other weights never count
+            self.config["revision"] = source.revision
         self._device = device
         self._model = None
         self._tokenizer = None

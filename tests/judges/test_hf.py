@@ -160,6 +160,20 @@ def test_store_name_and_unknown_family(classifiers, runner, isolated_store, tmp_
     assert result.stdout == ""
 
 
+def test_a_hub_id_from_the_offline_cache_selects_the_family(classifiers, tmp_path, monkeypatch):
+    """The snapshot folder is named by its commit; the family comes from the Hub id."""
+    from tests.hubfix import COMMIT, cache_model
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    cache_model(tmp_path / "hf", "cais/HarmBench-Llama-2-13b-cls", classifiers["harmbench-llama"])
+    judge = load_judge("hf:cais/HarmBench-Llama-2-13b-cls", device="cpu")
+    assert judge.family.name == "harmbench-llama" and judge.path.name == COMMIT
+    assert judge.config["revision"] == COMMIT
+    out = dict(judge.judge([JudgeInput("q", "a")]))
+    assert (out[0].label, out[0].safe) == ("unknown", None)
+
+
 def test_a_guard_chat_template_of_an_unknown_model_is_used_as_is(tmp_path):
     from tests.judges.classifier_models import llama3_tokenizer, save_classifier
 
