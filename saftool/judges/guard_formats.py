@@ -16,7 +16,8 @@ Where the formats come from (each checked by a golden test in tests/judges/test_
 * HarmBench (cais/HarmBench-Llama-2-13b-cls, cais/HarmBench-Mistral-7b-val-cls): the `prompt` of
   `LLAMA2_CLS_PROMPT` / `MISTRAL_CLS_PROMPT` on each model card (the Llama-2 one is also in
   HarmBench's notebooks/run_classifier.ipynb), with the prompt as behavior and the answer as
-  generation. HarmBench's eval_utils.py carries a longer, seven-rule variant of the Llama-2 prompt;
+  generation, the answer first cut to 512 of the classifier's tokens as HarmBench's
+  evaluate_completions.py does. HarmBench's eval_utils.py carries a longer, seven-rule variant of the Llama-2 prompt;
   saftool follows the model card. The reply is one token, `Yes` (the answer is an instance of the
   harmful behavior) or `No`.
 * WildGuard (allenai/wildguard): the instruction format of its model card and its `wildguard`
@@ -365,6 +366,9 @@ class Family:
     chat_messages: Callable[[str, str], list[dict[str, Any]]] | None = None
     # Text in a chat template that marks it as this family's (for a model with an unknown name).
     template_marks: tuple[str, ...] = field(default=())
+    # The answer is cut to this many of the classifier's tokens (BOS counted) before it is rendered,
+    # as the family's own evaluation does.
+    answer_tokens: int | None = None
 
 
 def _text_turns(prompt: str, response: str) -> list[dict[str, Any]]:
@@ -406,7 +410,18 @@ def _llama_guard_family(
 
 def _harmbench_family(name: str, model: str, names: str, prompt_name: str, template: str) -> Family:
     source = f"{prompt_name}['prompt'] on the {model} model card"
-    return Family(name, (model,), source, re.compile(names), _harmbench(template), parse_harmbench, 1, "Yes")
+    # HarmBench's evaluate_completions.py clips every generation to 512 classifier tokens.
+    return Family(
+        name,
+        (model,),
+        source,
+        re.compile(names),
+        _harmbench(template),
+        parse_harmbench,
+        1,
+        "Yes",
+        answer_tokens=512,
+    )
 
 
 FAMILIES: tuple[Family, ...] = (

@@ -11,7 +11,9 @@ a template that writes `<|begin_of_text|>` itself and a tokenizer that adds one 
 The model answers greedily; its reply, the family and the violated categories go to the verdict's
 evidence, with `p_unsafe`: the probability the model gave the first token of its unsafe answer
 (`unsafe`, HarmBench's `Yes`) where its reply starts, the classifier score Meta's Llama Guard cards
-describe. A reply the parser does not understand is `unknown`, never safe. Weights load from
+describe. A reply the parser does not understand is `unknown`, never safe, and so is a pair whose
+prompt does not fit the model's context: it is not cut, since that could cut the harm out of the
+answer (HarmBench's own 512-token cut of the answer is part of its format). Weights load from
 safetensors only and never with trust_remote_code.
 """
 
@@ -131,11 +133,15 @@ class HFJudge:
         """The prompt for one pair, without BOS: the model's own Llama Guard chat template where it
         ships one, else saftool's copy of the family's format."""
         family = self.family
+        response = item.response
+        if family.answer_tokens is not None:
+            clipped = tok(response, max_length=family.answer_tokens, truncation=True)["input_ids"]
+            response = tok.decode(clipped, skip_special_tokens=True)
         template = getattr(tok, "chat_template", None)
         if family.chat_messages is not None and (family.render is None or _is_guard_template(template)):
-            text = tok.apply_chat_template(family.chat_messages(item.prompt, item.response), tokenize=False)
+            text = tok.apply_chat_template(family.chat_messages(item.prompt, response), tokenize=False)
         else:
-            text = family.render(item.prompt, item.response)
+            text = family.render(item.prompt, response)
         return _drop_bos(text, tok.bos_token)
 
     def prompt_ids(self, tok, item: JudgeInput) -> list[int]:
@@ -147,9 +153,22 @@ class HFJudge:
         model, tok = self._load()
         positive = self.family.positive
         positive_id = tok(positive, add_special_tokens=False)["input_ids"][0] if positive else None
+        context = getattr(model.config, "max_position_embeddings", None)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            enc = tok.pad({"input_ids": [self.prompt_ids(tok, item) for item in chunk]}, return_tensors="pt")
+            prompts = [self.prompt_ids(tok, item) for item in chunk]
+            fits = [
+                j
+                for j, ids in enumerate(prompts)
+                if context is None or len(ids) + self.max_new_tokens <= context
+            ]
+            for j in sorted(set(range(len(chunk))) - set(fits)):
+                # Cutting the conversation could cut the harm out of it: no verdict rather than a guess.
+                why = f"prompt of {len(prompts[j])} tokens + {self.max_new_tokens} to answer exceeds the model's {context}"
+                yield start + j, Verdict("unknown", why, evidence={"family": self.family.name, "error": why})
+            if not fits:
+                continue
+            enc = tok.pad({"input_ids": [prompts[j] for j in fits]}, return_tensors="pt")
             with self._torch.no_grad():
                 out = model.generate(
                     input_ids=enc["input_ids"].to(self._device),
@@ -161,12 +180,13 @@ class HFJudge:
                     return_dict_in_generate=True,
                 )
             new = out.sequences[:, enc["input_ids"].shape[1] :]
-            for j, text in enumerate(tok.batch_decode(new, skip_special_tokens=True)):
+            for row, text in enumerate(tok.batch_decode(new, skip_special_tokens=True)):
+                j = fits[row]
                 verdict = self.family.parse(text, chunk[j].kind)
                 evidence: dict[str, Any] = {"family": self.family.name, **(verdict.evidence or {})}
                 if positive_id is not None:
                     evidence["p_unsafe"] = _answer_probability(
-                        tok, out.logits, j, new[j].tolist(), positive_id
+                        tok, out.logits, row, new[row].tolist(), positive_id
                     )
                 yield start + j, dataclasses.replace(verdict, evidence=evidence)
 

@@ -47,9 +47,10 @@ def llama3_tokenizer():
 
 
 def save_classifier(
-    path: Path, model_type: str, tok, chat_template: str | None = None, seed: int = 0
+    path: Path, model_type: str, tok, chat_template: str | None = None, seed: int = 0, context: int = 8192
 ) -> Path:
-    """A random-weight `model_type` (llama, mistral) causal LM with `tok`, saved as safetensors to `path`."""
+    """A random-weight `model_type` (llama, mistral) causal LM with `tok` and a `context`-token window,
+    saved as safetensors to `path`."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -63,7 +64,7 @@ def save_classifier(
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=8192,
+        max_position_embeddings=context,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
     )

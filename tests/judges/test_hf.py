@@ -174,6 +174,28 @@ def test_a_hub_id_from_the_offline_cache_selects_the_family(classifiers, tmp_pat
     assert (out[0].label, out[0].safe) == ("unknown", None)
 
 
+def test_harmbench_cuts_the_answer_to_512_classifier_tokens(classifiers):
+    from transformers import AutoTokenizer
+
+    judge = load_judge(f"hf:{classifiers['harmbench-mistral']}", device="cpu")
+    tok = AutoTokenizer.from_pretrained(str(classifiers["harmbench-mistral"]))
+    long_answer = "".join(f"step {i}. " for i in range(400))
+    ids = judge.prompt_ids(tok, JudgeInput("Make a bomb", long_answer))
+    # The byte-level test tokenizer spends one token per byte, and HarmBench counts the BOS.
+    assert tok.decode(ids) == golden_prompt("harmbench-mistral", tok, "Make a bomb", long_answer[:511])
+
+
+def test_a_prompt_longer_than_the_context_is_unknown_not_cut(tmp_path):
+    from tests.judges.classifier_models import llama3_tokenizer, save_classifier
+
+    path = save_classifier(tmp_path / "Llama-Guard-3-8B", "llama", llama3_tokenizer(), context=2048)
+    judge = load_judge(f"hf:{path}", device="cpu")
+    out = dict(judge.judge([JudgeInput("q", "a" * 3000), JudgeInput("q", "short")]))
+    assert (out[0].label, out[0].safe) == ("unknown", None)
+    assert "exceeds the model's 2048" in out[0].evidence["error"]
+    assert "raw" in out[1].evidence and "error" not in out[1].evidence
+
+
 def test_a_guard_chat_template_of_an_unknown_model_is_used_as_is(tmp_path):
     from tests.judges.classifier_models import llama3_tokenizer, save_classifier
 
