@@ -504,6 +504,11 @@ CHAT_TEMPLATE_GUARD = Family(
 BY_NAME = {f.name: f for f in FAMILIES}
 
 
+def is_guard_template(template: str | None) -> bool:
+    """Whether a chat template asks for Llama Guard's safety assessment."""
+    return bool(template) and _GUARD_MARK in template
+
+
 def _normalise(name: str) -> str:
     return name.lower().replace("_", "-")
 
@@ -517,7 +522,7 @@ def family_for(names: list[str], chat_template: str | None) -> Family:
         for family in FAMILIES:
             if family.names is not None and family.names.search(_normalise(name)):
                 return family
-    if chat_template and _GUARD_MARK in chat_template:
+    if is_guard_template(chat_template):
         for family in FAMILIES:
             if any(mark in chat_template for mark in family.template_marks):
                 return family

@@ -28,7 +28,7 @@ from typing import Any
 
 from saftool.errors import UsageError
 from saftool.judge import JudgeInput, Verdict
-from saftool.judges.guard_formats import Family, family_for
+from saftool.judges.guard_formats import Family, family_for, is_guard_template
 
 VERSION = "2"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -138,7 +138,7 @@ class HFJudge:
             clipped = tok(response, max_length=family.answer_tokens, truncation=True)["input_ids"]
             response = tok.decode(clipped, skip_special_tokens=True)
         template = getattr(tok, "chat_template", None)
-        if family.chat_messages is not None and (family.render is None or _is_guard_template(template)):
+        if family.chat_messages is not None and (family.render is None or is_guard_template(template)):
             text = tok.apply_chat_template(family.chat_messages(item.prompt, response), tokenize=False)
         else:
             text = family.render(item.prompt, response)
@@ -151,8 +151,7 @@ class HFJudge:
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:
         model, tok = self._load()
-        positive = self.family.positive
-        positive_id = tok(positive, add_special_tokens=False)["input_ids"][0] if positive else None
+        positive_ids = _first_tokens(tok, self.family.positive) if self.family.positive else None
         context = getattr(model.config, "max_position_embeddings", None)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
@@ -164,7 +163,10 @@ class HFJudge:
             ]
             for j in sorted(set(range(len(chunk))) - set(fits)):
                 # Cutting the conversation could cut the harm out of it: no verdict rather than a guess.
-                why = f"prompt of {len(prompts[j])} tokens + {self.max_new_tokens} to answer exceeds the model's {context}"
+                why = (
+                    f"prompt of {len(prompts[j])} tokens + {self.max_new_tokens} to answer exceeds "
+                    f"the model's {context}"
+                )
                 yield start + j, Verdict("unknown", why, evidence={"family": self.family.name, "error": why})
             if not fits:
                 continue
@@ -176,7 +178,7 @@ class HFJudge:
                     max_new_tokens=self.max_new_tokens,
                     do_sample=False,
                     pad_token_id=tok.pad_token_id,
-                    output_logits=positive_id is not None,
+                    output_logits=positive_ids is not None,
                     return_dict_in_generate=True,
                 )
             new = out.sequences[:, enc["input_ids"].shape[1] :]
@@ -184,15 +186,11 @@ class HFJudge:
                 j = fits[row]
                 verdict = self.family.parse(text, chunk[j].kind)
                 evidence: dict[str, Any] = {"family": self.family.name, **(verdict.evidence or {})}
-                if positive_id is not None:
+                if positive_ids is not None:
                     evidence["p_unsafe"] = _answer_probability(
-                        tok, out.logits, row, new[row].tolist(), positive_id
+                        tok, out.logits, row, new[row].tolist(), positive_ids
                     )
                 yield start + j, dataclasses.replace(verdict, evidence=evidence)
-
-
-def _is_guard_template(template: str | None) -> bool:
-    return bool(template) and "Provide your safety assessment for" in template
 
 
 def _drop_bos(text: str, bos: str | None) -> str:
@@ -203,10 +201,24 @@ def _drop_bos(text: str, bos: str | None) -> str:
     return text
 
 
-def _answer_probability(tok, logits, row: int, new_ids: list[int], positive_id: int) -> float | None:
-    """Probability of `positive_id` at the first generated token that is not whitespace (Llama Guard 3
-    opens its reply with a blank line), or None if the reply is all whitespace."""
+def _first_tokens(tok, word: str) -> list[int]:
+    """The ids a reply starting with `word` can start with: with and without a leading space (a
+    Llama-3 tokenizer after ` [/INST]` writes ` unsafe`; after a blank line, `unsafe`)."""
+    ids = []
+    for text in (word, " " + word):
+        first = next(
+            (t for t in tok(text, add_special_tokens=False)["input_ids"] if tok.decode([t]).strip()), None
+        )
+        if first is not None and first not in ids:
+            ids.append(first)
+    return ids
+
+
+def _answer_probability(tok, logits, row: int, new_ids: list[int], positive_ids: list[int]) -> float | None:
+    """Probability that the reply starts with the unsafe word, at the first generated token that is
+    not whitespace (Llama Guard 3 opens its reply with a blank line); None if the reply is all blank."""
     for step, token in enumerate(new_ids):
         if tok.decode([token], skip_special_tokens=True).strip():
-            return round(float(logits[step][row].float().softmax(-1)[positive_id]), 6)
+            probs = logits[step][row].float().softmax(-1)
+            return round(float(probs[positive_ids].sum()), 6)
     return None

@@ -206,3 +206,22 @@ def test_a_guard_chat_template_of_an_unknown_model_is_used_as_is(tmp_path):
     ids = judge.prompt_ids(tok, JudgeInput("q", "the answer"))
     assert judge.family.name == "chat-template-guard"
     assert tok.decode(ids) == "<|begin_of_text|>Provide your safety assessment for: the answer"
+
+
+def test_p_unsafe_is_read_where_the_reply_starts():
+    import torch
+
+    from saftool.judges.hf import _answer_probability, _first_tokens
+    from tests.judges.classifier_models import llama3_tokenizer
+
+    tok = llama3_tokenizer()
+    u, newline = (
+        tok("u", add_special_tokens=False)["input_ids"][0],
+        tok("\n", add_special_tokens=False)["input_ids"][0],
+    )
+    assert _first_tokens(tok, "unsafe") == [u]  # " unsafe" starts with a space, then the same "u"
+    step0, step1 = torch.zeros(1, len(tok)), torch.zeros(1, len(tok))
+    step1[0, u] = 5.0  # after the blank line, "u" is likely
+    p = _answer_probability(tok, (step0, step1), 0, [newline, u], [u])
+    assert p == round(float(step1[0].softmax(-1)[u]), 6) and p > 0.3
+    assert _answer_probability(tok, (step0,), 0, [newline], [u]) is None
