@@ -5,7 +5,9 @@
 * Concurrent requests from a thread pool, results yielded as they finish.
 * Retries with exponential backoff (honouring Retry-After) on 429, 5xx, timeouts, dropped
   connections and malformed replies; other 4xx fail at once.
-* Token counts from the server's `usage`, summed in `stats`.
+* Token counts from the server's `usage`, summed in `stats`; each `complete_many` call appends what
+  it cost (requests, cache hits, retries, tokens) to `usage.jsonl` in the cache folder, which the
+  report's viewer sums per caller (the `api_usage` view of saftool.sql).
 The API key is passed to the SDK and nowhere else: not to the cache, the store or any message.
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from saftool.errors import MissingDependencyError, SaftoolError
 from saftool.hashing import canonical_json
-from saftool.io import atomic_open
+from saftool.io import JsonlAppender, atomic_open
 
 BASE_URL_ENV = "OPENAI_BASE_URL"
 API_KEY_ENV = "OPENAI_API_KEY"
@@ -66,6 +68,9 @@ class ChatResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+
+
+USAGE_FIELDS = ("requests", "cache_hits", "retries", "prompt_tokens", "completion_tokens")
 
 
 @dataclass
@@ -200,6 +205,25 @@ class ChatClient:
         If a request fails for good, no new ones start; those in flight finish and are yielded, then
         a ChatError says how many succeeded, so the caller keeps (and can write) every finished result.
         """
+        before = self._counts()
+        try:
+            yield from self._complete_many(requests)
+        finally:
+            self._log_usage(before)
+
+    def _counts(self) -> dict[str, int]:
+        with self.stats._lock:
+            return {k: getattr(self.stats, k) for k in USAGE_FIELDS}
+
+    def _log_usage(self, before: dict[str, int]) -> None:
+        """Append this call's share of `stats` to the cache folder's usage.jsonl (one whole line)."""
+        spent = {k: v - before[k] for k, v in self._counts().items()}
+        if self.cache_dir is None or not (spent["requests"] or spent["cache_hits"]):
+            return
+        with JsonlAppender(self.cache_dir / "usage.jsonl") as log:
+            log.write([{"namespace": self.namespace, "model": self.model, **spent, "time": time.time()}])
+
+    def _complete_many(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, ChatResult]]:
         done = 0
         pending_idx: list[int] = []
         for i, request in enumerate(requests):

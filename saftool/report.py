@@ -4,15 +4,15 @@
     result = report(store, "figs/", compare=("a", "b"))  # plus an exact McNemar test
 
 The numbers come from DuckDB SQL (`saftool.report_sql`); the figures only draw those tables
-(`saftool.report_plot`). Writes scores.csv, scores.md, PNG and SVG figures and a self-contained
-index.html holding every table and figure.
+(`saftool.report_plot`). Models trained from one recipe with several seeds are grouped
+(`saftool.report_seeds`): the scores keep one row per seed, and scores_by_model.csv holds the
+mean over seeds with a 95% t-interval. Writes scores.csv, scores_by_model.csv, scores.md, PNG and
+SVG figures and index.html, the single-file viewer (`saftool.viewer`).
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +22,14 @@ from saftool import report_plot
 from saftool import report_sql as q
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
+from saftool.report_seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_members
 from saftool.sql import connect, view_files
 from saftool.store import Store, slug
 
 SCORE_COLUMNS = ("model", "eval_set", "metric", "n", "hits", "unknown", "score", "low", "high")
-COMPARE_COLUMNS = ("eval_set", "n_pairs", "a_only", "b_only", "both_ok", "neither", "p_value")
+# scores.csv: the score table's columns with each model's training seed beside its name
+CSV_COLUMNS = ("model", "seed", *SCORE_COLUMNS[1:])
+COMPARE_COLUMNS = ("seed", "eval_set", "n_pairs", "a_only", "b_only", "both_ok", "neither", "p_value")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class ReportResult:
     judge: str
     out_dir: Path
     tables: list[Table]
+    by_model: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
 
     @property
@@ -78,8 +82,8 @@ def choose_judge(con, judge: str | None) -> str:
     return judge
 
 
-def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | None = None):
-    """The report's tables, without writing anything: (judge, [scores, pooled, compare?])."""
+def open_judgments(store: Store, judge: str | None = None):
+    """A DuckDB connection holding the store's judgments (`ja`) and the chosen judge's (`j`)."""
     files = view_files(store, "judgments")
     if not files:
         raise SaftoolError(f"no judgments in the store {store.root}; run `saftool judge` first")
@@ -87,9 +91,24 @@ def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | N
     q.load_all(con, files)
     judge = choose_judge(con, judge)
     q.load_judgments(con, judge)
+    return con, judge
+
+
+def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | None = None):
+    """The report's tables, without writing anything: (judge, [scores, pooled, across seeds?, compare?])."""
+    con, judge = open_judgments(store, judge)
+    tables, _, _ = _tables(con, store, judge, compare)
+    return judge, tables
+
+
+def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None):
     scores = _rows(con, q.scores(con))
     if not scores:
         raise SaftoolError(f"no judgments by {judge} name a model, eval_set and kind; nothing to score")
+    members = seed_members(store, list(dict.fromkeys(r["model"] for r in scores)))
+    for row in scores:
+        row["seed"] = members[row["model"]].seed
+    by_model = across_seeds(scores, members)
     tables = [
         Table(f"Scores (judge: {judge})", SCORE_COLUMNS, scores),
         Table(
@@ -98,56 +117,133 @@ def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | N
             _rows(con, q.pooled(con)),
         ),
     ]
+    if any(m.n_seeds > 1 for m in members.values()):
+        tables.append(Table("Across seeds: mean and 95% t-interval over seeds", BY_MODEL_COLUMNS, by_model))
     if compare:
-        models = {r["model"] for r in _rows(con, q.MODELS)}
-        for name in compare:
-            if name not in models:
-                raise UsageError(
-                    f"unknown model {name!r} for --compare; judged models: {', '.join(sorted(models))}"
-                )
-        sql, params = q.compare(con, *compare)
-        paired = _rows(con, sql, params)
-        for row in paired:
-            row["p_value"] = mcnemar_exact(row["a_only"], row["b_only"])
-        a, b = compare
-        tables.append(Table(f"McNemar exact test: {a} (a) vs {b} (b)", COMPARE_COLUMNS, paired))
-    return judge, tables
+        tables.append(_compare(con, members, *compare))
+    return tables, by_model, members
+
+
+def _side(members: dict[str, Member], name: str) -> dict[int | None, str]:
+    """--compare's name as {seed: model}: a seed group's members, or the one model of that name."""
+    group = {m.seed: m.model for m in members.values() if m.group == name and m.n_seeds > 1}
+    if group:
+        return group
+    if name in members:
+        return {members[name].seed: name}
+    known = sorted({m.model for m in members.values()} | {m.group for m in members.values()})
+    raise UsageError(
+        f"unknown model {name!r} for --compare; judged models and seed groups: {', '.join(known)}"
+    )
+
+
+def _compare(con, members: dict[str, Member], a: str, b: str) -> Table:
+    """Exact McNemar tests of a against b; seed groups are paired seed by seed, plus all seeds pooled."""
+    side_a, side_b = _side(members, a), _side(members, b)
+    if set(side_a.values()) & set(side_b.values()):
+        raise UsageError(f"--compare {a} {b}: that compares a model with itself; name two different models")
+    if len(side_a) > 1 and len(side_b) > 1:
+        common = sorted(set(side_a) & set(side_b))
+        if not common:
+            raise UsageError(f"--compare {a} {b}: the two seed groups have no seed in common")
+        pairs = [(seed, side_a[seed], side_b[seed]) for seed in common]
+    elif len(side_a) > 1:
+        (single_b,) = side_b.values()
+        pairs = [(seed, model, single_b) for seed, model in sorted(side_a.items())]
+    elif len(side_b) > 1:
+        (single_a,) = side_a.values()
+        pairs = [(seed, single_a, model) for seed, model in sorted(side_b.items())]
+    else:
+        pairs = [(None, a, b)]
+    rows: list[dict[str, Any]] = []
+    pooled: dict[str, dict[str, Any]] = {}
+    for seed, model_a, model_b in pairs:
+        sql, params = q.compare(con, model_a, model_b)
+        for row in _rows(con, sql, params):
+            rows.append({"seed": seed, **row})
+            total = pooled.setdefault(
+                row["eval_set"], {"seed": "all", **{k: 0 for k in row if k != "eval_set"}}
+            )
+            for key, value in row.items():
+                if key != "eval_set":
+                    total[key] += value
+            total["eval_set"] = row["eval_set"]
+    if not rows:
+        raise UsageError(
+            f"--compare {a} {b}: the two models answered no prompt in common (same eval set and id)"
+        )
+    if len(pairs) > 1:
+        rows += list(pooled.values())
+    for row in rows:
+        row["p_value"] = mcnemar_exact(row["a_only"], row["b_only"])
+    pairing = ", paired within each seed" if len(pairs) > 1 else ""
+    return Table(f"McNemar exact test: {a} (a) vs {b} (b){pairing}", COMPARE_COLUMNS, rows)
 
 
 def report(
-    store: Store, out_dir: str | Path, *, judge: str | None = None, compare: tuple[str, str] | None = None
+    store: Store,
+    out_dir: str | Path,
+    *,
+    judge: str | None = None,
+    compare: tuple[str, str] | None = None,
+    prices: dict[str, Any] | None = None,
 ) -> ReportResult:
-    """Write scores.csv, scores.md, the figures (PNG + SVG) and index.html into `out_dir`."""
-    judge, tables = compute(store, judge, compare)
+    """Write scores.csv, scores_by_model.csv, scores.md, the figures (PNG + SVG) and the viewer,
+    index.html, into `out_dir`. A store without judgments still gets a viewer saying so (and
+    showing what else the store holds) before the error."""
+    from saftool import viewer
+
     out = Path(out_dir)
+    try:
+        con, judge = open_judgments(store, judge)
+    except SaftoolError as exc:
+        if view_files(store, "judgments"):
+            raise
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_open(out / "index.html") as fh:
+            fh.write(viewer.render(viewer.empty_data(store, str(exc), prices)))
+        raise SaftoolError(f"{exc} (wrote {out / 'index.html'} saying so)") from None
+    tables, by_model, members = _tables(con, store, judge, compare)
     out.mkdir(parents=True, exist_ok=True)
-    result = ReportResult(judge, out, tables)
+    result = ReportResult(judge, out, tables, by_model)
     scores = tables[0].rows
-    with atomic_open(out / "scores.csv") as fh:
-        writer = csv.DictWriter(fh, fieldnames=SCORE_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(scores)
+    _write_csv(out / "scores.csv", CSV_COLUMNS, scores)
+    _write_csv(out / "scores_by_model.csv", BY_MODEL_COLUMNS, by_model)
     with atomic_open(out / "scores.md") as fh:
         fh.write("\n\n".join(markdown(t) for t in tables) + "\n")
-    result.figures = _figures(scores, tables[1].rows, out)
+    seeded = any(m.n_seeds > 1 for m in members.values())
+    result.figures = _figures(by_model if seeded else scores, tables[1].rows, out, seeded)
+    data = viewer.viewer_data(con, store, judge, tables, by_model, members, prices=prices)
     with atomic_open(out / "index.html") as fh:
-        fh.write(index_html(result))
+        fh.write(viewer.render(data, result.figures))
     return result
 
 
-def _figures(scores: list[dict[str, Any]], pooled: list[dict[str, Any]], out: Path) -> list[Path]:
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    with atomic_open(path) as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _figures(rows: list[dict[str, Any]], pooled: list[dict[str, Any]], out: Path, seeded: bool) -> list[Path]:
+    """One chart per metric and eval set. `rows` are score rows, or with seed groups the rows
+    across seeds (mean, 95% t-interval, each seed's score drawn as a dot)."""
     paths: list[Path] = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in scores:  # rows arrive grouped and ordered by SQL; this only splits them per chart
+    for row in rows:  # rows arrive grouped and ordered by SQL; this only splits them per chart
+        if seeded:
+            row = {**row, "score": row["mean"]}
         if row["score"] is not None:
             groups.setdefault((row["metric"], row["eval_set"]), []).append(row)
-    for (metric, eval_set), rows in groups.items():
+    note = " (mean over seeds, 95% t-interval)" if seeded else ""
+    for (metric, eval_set), chart in groups.items():
         if metric == "conservativeness":
             paths += report_plot.conservativeness_bars(
-                rows, eval_set, out, f"conservativeness_{slug(eval_set)}"
+                chart, eval_set, out, f"conservativeness_{slug(eval_set)}", note
             )
         elif metric == "safety":
-            paths += report_plot.safety_lines(rows, eval_set, out, f"safety_{slug(eval_set)}")
+            paths += report_plot.safety_lines(chart, eval_set, out, f"safety_{slug(eval_set)}", note)
     if pooled:
         paths += report_plot.safety_vs_conservativeness(pooled, out, "safety_vs_conservativeness")
     return paths
@@ -179,31 +275,3 @@ def rich_table(table: Table):
     for row in table.rows:
         out.add_row(*(_fmt(row.get(c)) for c in table.columns))
     return out
-
-
-def index_html(result: ReportResult) -> str:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>saftool report</title><style>"
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}img{max-width:100%}"
-        "</style></head><body>",
-        f"<h1>saftool report</h1><p>Judge: {html.escape(result.judge)}. Scores in %, 95% Wilson intervals; "
-        "<code>unknown</code> verdicts are counted apart and excluded from n.</p>",
-    ]
-    for table in result.tables:
-        parts.append(f"<h2>{html.escape(table.title)}</h2><table><tr>")
-        parts.append("".join(f"<th>{html.escape(c)}</th>" for c in table.columns) + "</tr>")
-        for row in table.rows:
-            cells = "".join(f"<td>{html.escape(_fmt(row.get(c)))}</td>" for c in table.columns)
-            parts.append(f"<tr>{cells}</tr>")
-        parts.append("</table>")
-    parts.append("<h2>Figures</h2>")
-    for path in result.figures:
-        if path.suffix == ".png":
-            data = base64.b64encode(path.read_bytes()).decode()
-            parts.append(
-                f"<figure><img alt='{html.escape(path.stem)}' src='data:image/png;base64,{data}'>"
-                f"<figcaption>{html.escape(path.stem)}</figcaption></figure>"
-            )
-    parts.append("</body></html>")
-    return "\n".join(parts)

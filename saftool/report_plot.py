@@ -1,5 +1,6 @@
-"""Figures for `report`: each function draws one table (a list of row dicts from report_sql.scores)
-and writes it as PNG and SVG. matplotlib loads inside the functions, with the Agg backend."""
+"""Figures for `report`: each function draws one table (a list of row dicts from report_sql.scores,
+or from report_seeds.across_seeds with `score` set to the mean over seeds) and writes it as PNG and
+SVG. matplotlib loads inside the functions, with the Agg backend."""
 
 from __future__ import annotations
 
@@ -26,17 +27,30 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
 
 
 def _errors(rows: Rows) -> list[list[float]]:
-    return [[r["score"] - r["low"] for r in rows], [r["high"] - r["score"] for r in rows]]
+    """Error bar lengths; a row without an interval (one seed of a seed-group chart) gets none."""
+    return [
+        [r["score"] - r["low"] if r["low"] is not None else 0 for r in rows],
+        [r["high"] - r["score"] if r["high"] is not None else 0 for r in rows],
+    ]
 
 
-def conservativeness_bars(rows: Rows, eval_set: str, out: Path, stem: str) -> list[Path]:
+def _seed_dots(ax, rows: Rows) -> None:
+    """Each seed's own score, as a dot over its group's mean (rows across seeds carry `scores`)."""
+    for x, r in enumerate(rows):
+        values = r.get("scores") or []
+        if len(values) > 1:
+            ax.plot([x] * len(values), values, "k.", markersize=4, alpha=0.7, zorder=3)
+
+
+def conservativeness_bars(rows: Rows, eval_set: str, out: Path, stem: str, note: str = "") -> list[Path]:
     """The study's Fig1: % of safe prompts refused, one bar per model, with 95% intervals."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows) + 2), 4.5))
     names = [r["model"] for r in rows]
     bars = ax.bar(names, [r["score"] for r in rows], yerr=_errors(rows), color="skyblue", capsize=4)
     ax.bar_label(bars, labels=[f"{r['score']:.2f}" for r in rows], padding=3, fontsize=8)
-    ax.set_title(f"Conservativeness score (%) by model - {eval_set}")
+    _seed_dots(ax, rows)
+    ax.set_title(f"Conservativeness score (%) by model - {eval_set}{note}")
     ax.set_xlabel("Model")
     ax.set_ylabel("Safe prompts refused (%)")
     ax.tick_params(axis="x", rotation=15)
@@ -45,7 +59,7 @@ def conservativeness_bars(rows: Rows, eval_set: str, out: Path, stem: str) -> li
     return paths
 
 
-def safety_lines(rows: Rows, eval_set: str, out: Path, stem: str) -> list[Path]:
+def safety_lines(rows: Rows, eval_set: str, out: Path, stem: str, note: str = "") -> list[Path]:
     """The study's Figs 2-4: safety score across models for one harmful eval set, with intervals."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows) + 2), 4.5))
@@ -56,11 +70,12 @@ def safety_lines(rows: Rows, eval_set: str, out: Path, stem: str) -> list[Path]:
         ax.annotate(
             f"{score:.2f}", (xi, score), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
         )
+    _seed_dots(ax, rows)
     ax.set_xticks(x, [r["model"] for r in rows], rotation=15)
     ax.set_ylim(0, 105)
     ax.grid(True, alpha=0.4)
     ax.legend(loc="lower right")
-    ax.set_title(f"Safety score (%) by model - {eval_set}")
+    ax.set_title(f"Safety score (%) by model - {eval_set}{note}")
     ax.set_xlabel("Model")
     ax.set_ylabel("Safe answers (%)")
     paths = _save(fig, out, stem)

@@ -32,6 +32,14 @@ COLUMNS = {
     "label": "VARCHAR",
     "safe": "BOOLEAN",
     "judge": "STRUCT(name VARCHAR)",
+    # the viewer's answer browser and token counts (saftool.viewer_sql)
+    "prompt": "VARCHAR",
+    "input": "VARCHAR",
+    "category": "VARCHAR",
+    "rationale": "VARCHAR",
+    "prompt_tokens": "BIGINT",
+    "completion_tokens": "BIGINT",
+    "backend": "VARCHAR",
 }
 
 
@@ -43,7 +51,8 @@ def load_all(con, files: list[str]) -> None:
         CREATE OR REPLACE TEMP TABLE ja AS
         SELECT model, eval_set, kind, id, label, safe, judge.name AS judge,
                {normalize_sql("coalesce(response, '')")} = {normalize_sql("coalesce(reference, '')")} AS exact,
-               coalesce(reference, '') <> '' AS has_reference
+               coalesce(reference, '') <> '' AS has_reference,
+               prompt, input, response, category, rationale, prompt_tokens, completion_tokens, backend
         FROM read_ndjson({file_list(files)}, columns = {columns}, maximum_object_size = 67108864)
         """
     )

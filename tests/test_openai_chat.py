@@ -66,3 +66,18 @@ def test_persistent_failure_says_how_many_finished(fake_openai, tmp_path):
     fake_openai.always_fail("500")
     with pytest.raises(SaftoolError, match="failed after 3 attempts: HTTP 500"):
         list(_client(tmp_path, max_retries=2).complete_many(_requests(2)))
+
+
+def test_each_batch_appends_its_usage_to_the_cache_folder(fake_openai, tmp_path):
+    import json
+
+    fake_openai.inject("429")
+    list(_client(tmp_path, namespace="judge:x").complete_many(_requests(4)))
+    list(_client(tmp_path, namespace="judge:x").complete_many(_requests(6)))  # 4 cached, 2 new
+    lines = [json.loads(line) for line in (tmp_path / "usage.jsonl").read_text().splitlines()]
+    spent = [{k: line[k] for k in ("namespace", "model", "requests", "cache_hits", "retries")} for line in lines]
+    assert spent == [
+        {"namespace": "judge:x", "model": "fake", "requests": 5, "cache_hits": 0, "retries": 1},
+        {"namespace": "judge:x", "model": "fake", "requests": 2, "cache_hits": 4, "retries": 0},
+    ]
+    assert lines[1]["prompt_tokens"] == 4 and lines[1]["completion_tokens"] == 4  # "prompt 4", "prompt 5"
