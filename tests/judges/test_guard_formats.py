@@ -106,6 +106,10 @@ def test_parse_llama_guard():
     assert lg3("unsafe\nS1, S99", "harmful").evidence["categories"] == ["S1"]  # S99 is no Llama Guard 3 code
     lg1 = BY_NAME["llama-guard-1"].parse(" unsafe\nO3", "harmful")
     assert lg1.rationale == "unsafe (O3: Criminal Planning.)" and lg1.evidence["categories"] == ["O3"]
+    # The same code names different hazards from version to version.
+    assert BY_NAME["llama-guard-2"].parse("unsafe\nS10", "harmful").rationale == "unsafe (S10: Self-Harm.)"
+    assert lg3("unsafe\nS10", "harmful").rationale == "unsafe (S10: Hate.)"
+    assert BY_NAME["llama-guard-3-1b"].parse("unsafe\nS14", "harmful").evidence["categories"] == []
     benign = lg3("unsafe\nS2", "benign")
     assert (benign.label, benign.safe) == ("unknown", False)
     for reply in ("banana", "", "safety first", "This is safe.", "unsafe-ish"):
