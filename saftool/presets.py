@@ -4,29 +4,44 @@ A `TrainConfig` describes a training run completely; its hash names the run in `
 and decides whether `train` may skip a finished run or resume a checkpoint. A preset is a
 `TrainConfig`; flags override single fields (`resolve_config`).
 
-Presets:
+Presets (the README's GPU section has them as a table):
 
 * `llama2-7b-qlora`, `llama2-7b-lora`: the study's setting on a GPU, with the defaults of
   Safety-Tuned LLaMAs (Bianchi et al., 2024), which trained with the alpaca-lora recipe: LoRA r 8,
   alpha 16, dropout 0.05 on q_proj and v_proj, 3 epochs, learning rate 3e-4 with 100 warm-up steps,
-  cutoff 256 tokens, effective batch 128 (micro-batch 4 x 32 accumulation steps). QLoRA loads the
-  base in 4-bit NF4 (bitsandbytes, double quantisation, bf16 compute); LoRA loads it in bf16.
+  cutoff 256 tokens, global batch 128 (micro-batch 4, accumulation fitted to the processes). QLoRA
+  loads the base in 4-bit NF4 (bitsandbytes, double quantisation, bf16 compute); LoRA in bf16.
+* `llama2-7b-full`: full fine-tuning of Llama-2-7B with Stanford Alpaca's published
+  hyperparameters (tatsu-lab/stanford_alpaca README and train.sh): lr 2e-5, cosine schedule with
+  3% warm-up, no weight decay, 3 epochs, global batch 128; cutoff 256 as in the study (Alpaca: 512).
+  It needs FSDP or ZeRO-3 on several GPUs (fp32 weights plus AdamW states are ~112 GB):
+  `examples/accelerate/fsdp.yaml`.
+* `llama3-8b-instruct-lora`: LoRA on Llama-3-8B-Instruct in its own chat format, with Meta's
+  fine-tuning recipe defaults (meta-llama/llama-cookbook `configs/training.py`, `configs/peft.py`):
+  LoRA r 8, alpha 32, dropout 0.05 on q_proj and v_proj, lr 1e-4, no weight decay, 3 epochs.
+  Meta decays the rate x0.85 per epoch (StepLR); transformers has no per-epoch step schedule, so
+  the preset decays linearly. Global batch 128 and cutoff 256 as in the study, so the mixes compare.
 * `tiny`: a ~1M-parameter Llama the tool builds (random init, byte-level BPE trained on the mix)
   and trains in full from scratch on the CPU: about 100 s for a 3,000-example mix on 2 cores.
 * `smoke`: a much smaller build for tests: seconds.
+
+`--base-model` without `--preset` never takes the tiny model's settings (its lr 3e-3 and weight
+decay 1.0 diverge on a pretrained model): it starts from `BASE_DEFAULTS` for the method, the
+study's LoRA settings for lora/qlora (the default method) and the Alpaca ones for full.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from saftool.errors import UsageError
 from saftool.tiny import TinySpec
 
 Method = Literal["full", "lora", "qlora"]
 Device = Literal["auto", "cpu", "cuda"]
+Template = Literal["alpaca", "chat"]
 
 
 class TrainConfig(BaseModel):
@@ -43,16 +58,27 @@ class TrainConfig(BaseModel):
     epochs: float = Field(default=3.0, gt=0)
     lr: float = Field(default=3e-4, gt=0, description="Peak learning rate (AdamW).")
     lr_scheduler: str = Field(default="linear", description="transformers scheduler name: linear, cosine, constant...")
-    warmup_steps: int = Field(default=0, ge=0)
+    warmup_steps: float = Field(default=0, ge=0, description="Warm-up steps; below 1, a fraction of all steps.")
     weight_decay: float = Field(default=0.0, ge=0)
     batch_size: int = Field(default=4, ge=1, description="Examples per device per step (micro-batch).")
-    grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
+    grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step (when effective_batch is unset).")
+    effective_batch: int | None = Field(
+        default=None,
+        ge=1,
+        description="Examples per optimizer step over all processes; the accumulation steps follow from it "
+        "(effective_batch / (processes x batch_size)), so the global batch stays fixed on any number of GPUs.",
+    )
     max_length: int = Field(default=256, ge=8, description="Cutoff: tokens per example (prompt + answer).")
     seed: int = 0
     lora_r: int = Field(default=8, ge=1)
     lora_alpha: int = Field(default=16, ge=1)
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     lora_target_modules: tuple[str, ...] = Field(default=("q_proj", "v_proj"))
+    template: Template = Field(
+        default="alpaca",
+        description="Prompt format: the study's Alpaca template, or the base tokenizer's own chat template.",
+    )
+    system: str | None = Field(default=None, description="System message of the chat template (template chat only).")
     train_on_prompt: bool = Field(
         default=False,
         description="Also put the loss on the prompt tokens (alpaca-lora's train_on_inputs); off: answers only.",
@@ -71,31 +97,89 @@ class TrainConfig(BaseModel):
     save_steps: int = Field(default=100, ge=1, description="Optimizer steps between resumable checkpoints.")
     logging_steps: int = Field(default=10, ge=1, description="Optimizer steps between loss-curve points.")
 
-    @property
-    def effective_batch(self) -> int:
-        return self.batch_size * self.grad_accum
+    @model_validator(mode="after")
+    def _one_batch_rule(self) -> TrainConfig:
+        if self.effective_batch is not None and self.grad_accum != 1:
+            raise ValueError("give effective_batch or grad_accum, not both")
+        if self.system is not None and self.template != "chat":
+            raise ValueError("a system message needs template chat")
+        return self
+
+    def accumulation_steps(self, processes: int) -> int:
+        """Micro-batches per optimizer step when `processes` processes each take `batch_size` examples."""
+        if self.effective_batch is None:
+            return self.grad_accum
+        per_step = processes * self.batch_size
+        if self.effective_batch % per_step:
+            raise UsageError(
+                f"--effective-batch {self.effective_batch} is not divisible by {processes} process(es) x "
+                f"--batch-size {self.batch_size} = {per_step}"
+            )
+        return self.effective_batch // per_step
 
 
-_STUDY_LORA = dict(
-    base_model="meta-llama/Llama-2-7b-hf",
+# Safety-Tuned LLaMAs (alpaca-lora's recipe): see the module docstring
+_STUDY_LORA: dict[str, Any] = dict(
     epochs=3.0,
     lr=3e-4,
     warmup_steps=100,
     batch_size=4,
-    grad_accum=32,
+    effective_batch=128,
     max_length=256,
     lora_r=8,
     lora_alpha=16,
     lora_dropout=0.05,
     lora_target_modules=("q_proj", "v_proj"),
     group_by_length=False,
-    device="cuda",
     save_steps=50,
 )
+# Stanford Alpaca's full fine-tuning: lr 2e-5, cosine, warm-up ratio 0.03, no weight decay, batch 128
+_ALPACA_FULL: dict[str, Any] = dict(
+    method="full",
+    epochs=3.0,
+    lr=2e-5,
+    lr_scheduler="cosine",
+    warmup_steps=0.03,
+    weight_decay=0.0,
+    batch_size=4,
+    effective_batch=128,
+    max_length=256,
+    group_by_length=False,
+    save_steps=50,
+)
+# meta-llama/llama-cookbook's fine-tuning defaults: see the module docstring
+_META_LORA: dict[str, Any] = dict(
+    method="lora",
+    template="chat",
+    epochs=3.0,
+    lr=1e-4,
+    weight_decay=0.0,
+    batch_size=4,
+    effective_batch=128,
+    max_length=256,
+    lora_r=8,
+    lora_alpha=32,
+    lora_dropout=0.05,
+    lora_target_modules=("q_proj", "v_proj"),
+    group_by_length=False,
+    save_steps=50,
+)
+_LLAMA2 = dict(base_model="meta-llama/Llama-2-7b-hf", device="cuda")
+
+# what `--base-model` without `--preset` starts from, by method (lora when no method is given)
+BASE_DEFAULTS: dict[str, TrainConfig] = {
+    "lora": TrainConfig(method="lora", **_STUDY_LORA),
+    "qlora": TrainConfig(method="qlora", **_STUDY_LORA),
+    "full": TrainConfig(**_ALPACA_FULL),
+}
 
 PRESETS: dict[str, TrainConfig] = {
-    "llama2-7b-qlora": TrainConfig(method="qlora", **_STUDY_LORA),
-    "llama2-7b-lora": TrainConfig(method="lora", **_STUDY_LORA),
+    "llama2-7b-qlora": TrainConfig(method="qlora", **_STUDY_LORA, **_LLAMA2),
+    "llama2-7b-lora": TrainConfig(method="lora", **_STUDY_LORA, **_LLAMA2),
+    "llama2-7b-full": TrainConfig(**_ALPACA_FULL, **_LLAMA2),
+    "llama3-8b-instruct-lora": TrainConfig(
+        **_META_LORA, base_model="meta-llama/Meta-Llama-3-8B-Instruct", device="cuda"
+    ),
     "tiny": TrainConfig(
         # vocab 2048: on the 2,950-example bench mix BPE runs out of merges at ~1,900, so a word is
         # its first letter plus one rest token (tiny.train_tokenizer) wherever it stands. Tied
@@ -143,12 +227,28 @@ def preset_names() -> list[str]:
 
 
 def resolve_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
-    """The preset (default `tiny`) with every non-None override applied, validated."""
-    name = preset or DEFAULT_PRESET
-    if name not in PRESETS:
-        raise UsageError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    data = PRESETS[name].model_dump()
-    data.update({key: value for key, value in overrides.items() if value is not None})
+    """The preset with every non-None override applied, validated.
+
+    Without a preset: `BASE_DEFAULTS` for the method when a base model is given, else `tiny`.
+    """
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if preset is None and overrides.get("base_model"):
+        method = overrides.get("method", "lora")
+        if method not in BASE_DEFAULTS:
+            raise UsageError(f"bad training setting method: choose one of {', '.join(BASE_DEFAULTS)}")
+        start = BASE_DEFAULTS[method]
+    else:
+        name = preset or DEFAULT_PRESET
+        if name not in PRESETS:
+            raise UsageError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        start = PRESETS[name]
+    data = start.model_dump()
+    # a flag for one way of sizing the optimizer step replaces the preset's other way
+    if "grad_accum" in overrides and "effective_batch" not in overrides:
+        data["effective_batch"] = None
+    if "effective_batch" in overrides and "grad_accum" not in overrides:
+        data["grad_accum"] = 1
+    data.update(overrides)
     if data.get("base_model"):
         data["tiny"] = None
     try:

@@ -188,3 +188,7 @@ class TrainRun(BaseModel):
     completed: bool = True
     template: str = Field(default="alpaca", description="Prompt format the model was tuned in: alpaca or chat.")
     system: str | None = Field(default=None, description="System message used with the chat template.")
+    processes: int = Field(default=1, description="Training processes (one per GPU under accelerate launch/torchrun).")
+    global_batch: int | None = Field(
+        default=None, description="Examples per optimizer step over all processes (batch x accumulation x processes)."
+    )

@@ -2,12 +2,20 @@
 
 * Every item becomes a prompt-completion pair: the prompt is `template.format_prompt` (the Alpaca
   template `infer` uses too), the completion the item's output plus EOS; the loss covers the
-  completion tokens only.
+  completion tokens only. With `template="chat"` the pair is a conversation that TRL renders with
+  the base tokenizer's own chat template (`template.chat_messages` for the user turn, the answer
+  as the assistant turn); the loss covers the assistant's tokens only.
+* Bad settings (an accumulation that does not divide, LoRA targets the architecture lacks, a chat
+  template the tokenizer lacks, QLoRA under sharding without CUDA) fail before any weights load
+  and before a checkpoint folder exists.
 * Checkpoints go to `store/models/.NAME.ckpt/` every `save_steps`; `resume=True` continues from
   the newest one after a kill. The model directory `store/models/NAME/` appears in one rename, only
   once training finished: weights (or a PEFT adapter naming its base), tokenizer, `train_run.json`.
 * Nothing assumes one device: the Trainer places the model, so `accelerate launch` (DDP, FSDP or
-  DeepSpeed from accelerate's config) runs the same code on several GPUs.
+  DeepSpeed from accelerate's config, `examples/accelerate/`) runs the same code on several GPUs.
+  `effective_batch` fixes the global batch whatever the number of processes. The final save
+  gathers the full weights (or the adapter) from FSDP shards, and a model directory is registered
+  only when its weights are there; `resume` knows FSDP's and DeepSpeed's checkpoint layouts.
 * One rich progress bar on stderr; TRL's, datasets' and transformers' own bars and logs are off.
 """
 
@@ -33,7 +41,7 @@ from saftool.io import read_json, read_records, write_json
 from saftool.presets import TrainConfig
 from saftool.records import Item, LossPoint, TrainRun
 from saftool.store import Store, check_name
-from saftool.template import format_prompt
+from saftool.template import chat_messages, format_prompt
 
 CKPT_STATE = "saftool_ckpt.json"
 _LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "bitsandbytes")
@@ -80,6 +88,8 @@ def train(
     _check_method(config)
     use_cuda = resolve_device(config.device)
     base_path = _check_base(config)
+    sharding = sharding_kind()
+    _check_sharding(config, sharding, use_cuda)
 
     ckpt = checkpoint_dir(store, name)
     identity = {"config_hash": cfg_hash, "mix_sha256": mix_sha}
@@ -87,9 +97,11 @@ def train(
     with _quiet_libraries(), _cpu_threads(config, use_cuda):
         from accelerate import PartialState
 
+        processes = PartialState(cpu=not use_cuda)
+        grad_accum = config.accumulation_steps(processes.num_processes)
+        tokenizer = None if base_path is None else check_base_model(config, base_path)
         # under `accelerate launch` or torchrun every process runs this: the main one prepares the
         # checkpoint folder (and builds a tiny base) first, the others then find both ready
-        processes = PartialState(cpu=not use_cuda)
         with processes.main_process_first():
             resume_from = _prepare_checkpoint_dir(ckpt, identity, resume, main=processes.is_main_process)
             if base_path is None:
@@ -99,7 +111,9 @@ def train(
 
                     console.info(f"building a tiny Llama (random init, byte-level BPE) for {name!r}")
                     build_base(training_texts(items), config.tiny, base_path, seed=config.seed)
-        trainer = _make_trainer(config, items, base_path, ckpt, use_cuda, processes.num_processes)
+        trainer = make_trainer(
+            config, items, base_path, ckpt, use_cuda, processes.num_processes, grad_accum, sharding, tokenizer
+        )
         main = trainer.is_world_process_zero()
         clock = _SessionClock()
         with console.progress(f"train {name}", None) if main else contextlib.nullcontext() as bar:
@@ -107,10 +121,17 @@ def train(
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
 
         staging = ckpt / "final"
-        trainer.save_model(str(staging))  # collective under FSDP/DeepSpeed: every process calls it
+        save_final_model(trainer, staging)  # collective under FSDP/DeepSpeed: every process calls it
         if not main:
             trainer.accelerator.wait_for_everyone()  # the main process writes the record and renames
             return read_json(final_dir / "train_run.json", TrainRun)
+        if not weights_complete(staging):
+            raise SaftoolError(
+                f"training finished but the final save wrote no complete weights to {staging} "
+                f"({', '.join(sorted(p.name for p in staging.iterdir())) if staging.is_dir() else 'no folder'}); "
+                "nothing registered. Under DeepSpeed ZeRO-3 set stage3_gather_16bit_weights_on_model_save "
+                "(examples/accelerate/deepspeed-zero3.yaml does)"
+            )
         trainer.processing_class.save_pretrained(str(staging))
         (staging / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run record holds the config
         state = trainer.state
@@ -134,6 +155,10 @@ def train(
             tokens_per_second=round((state.num_input_tokens_seen - clock.tokens_at_start) / session_seconds, 1),
             wall_seconds=round(time.monotonic() - started, 2),
             versions=_versions(config),
+            template=config.template,
+            system=config.system,
+            processes=processes.num_processes,
+            global_batch=processes.num_processes * config.batch_size * grad_accum,
         )
         write_json(record, staging / "train_run.json")
         if final_dir.exists():
@@ -170,8 +195,68 @@ def _check_method(config: TrainConfig) -> None:
         raise UsageError(
             f"--method {config.method} needs --base-model: the tiny presets build a fresh model and train it in full"
         )
+    if config.base_model is None and config.template == "chat":
+        raise UsageError("--template chat needs --base-model: the tool-built tiny model has no chat template")
     if config.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         raise MissingDependencyError("bitsandbytes", "QLoRA (--method qlora)")
+
+
+def sharding_kind() -> str | None:
+    """"fsdp" or "deepspeed" when `accelerate launch` shards the model (its config reaches every
+    process in these variables, which accelerate itself reads), else None (one process or DDP)."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        return "fsdp"
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return "deepspeed"
+    return None
+
+
+def _check_sharding(config: TrainConfig, sharding: str | None, use_cuda: bool) -> None:
+    if config.method == "qlora" and sharding is not None and not use_cuda:
+        raise UsageError(
+            f"--method qlora under {'FSDP' if sharding == 'fsdp' else 'DeepSpeed'} needs CUDA GPUs: bitsandbytes "
+            "shards 4-bit weights only there; on the CPU use one process or plain DDP"
+        )
+
+
+def check_base_model(config: TrainConfig, base_path: str):
+    """Check the base fits the config without loading its weights; its tokenizer.
+
+    The chat template comes from the tokenizer; the LoRA targets are checked against the layers of
+    the architecture, built on the meta device (no memory, no weights read).
+    """
+    tokenizer = _load_tokenizer(config, base_path)
+    if config.template == "chat" and not getattr(tokenizer, "chat_template", None):
+        raise UsageError(
+            f"--template chat: the tokenizer of {config.base_model!r} has no chat template "
+            "(a base model, not an instruct one?); use --template alpaca"
+        )
+    if config.method != "full" and config.lora_target_modules != ("all-linear",):
+        names = targetable_modules(config, base_path)
+        missing = [t for t in config.lora_target_modules if not any(n == t or n.endswith(f".{t}") for n in names)]
+        if missing:
+            leaves = sorted({n.rsplit(".", 1)[-1] for n in names})
+            raise UsageError(
+                f"--target-modules {','.join(missing)}: no such layer in {config.base_model!r}; "
+                f"LoRA can target: {', '.join(leaves)}"
+            )
+    return tokenizer
+
+
+def targetable_modules(config: TrainConfig, base_path: str) -> list[str]:
+    """Dotted names of the base's layers a LoRA adapter can wrap (linear, embedding, convolution)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.pytorch_utils import Conv1D
+
+    try:
+        model_config = AutoConfig.from_pretrained(base_path, trust_remote_code=False)
+    except OSError as exc:
+        raise _load_error(config, base_path, exc) from None
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=False)
+    kinds = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, Conv1D)
+    return [name for name, module in skeleton.named_modules() if isinstance(module, kinds)]
 
 
 def _check_base(config: TrainConfig) -> str | None:
@@ -233,22 +318,87 @@ _WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
 
 
 def checkpoint_complete(checkpoint: Path) -> bool:
-    """A trainer state that parses and a safetensors weights file as long as its header says."""
+    """A trainer state that parses (the Trainer writes it last) and the model state in a layout the
+    Trainer resumes from, completely written:
+
+    * safetensors weights as long as their header says (one process, DDP), or a sharded index;
+    * FSDP's sharded state (`pytorch_model_fsdp_0/`, torch.distributed.checkpoint), whose
+      `.metadata` is written only once every process wrote its shard, or its full-state-dict file;
+    * DeepSpeed's `global_stepN/` folder, which its `latest` file names only once the save finished.
+    """
+    import json
+
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if (checkpoint / "pytorch_model_fsdp_0").is_dir():
+        return (checkpoint / "pytorch_model_fsdp_0" / ".metadata").is_file()
+    if (checkpoint / "pytorch_model_fsdp.bin").is_file():
+        return True
+    if (checkpoint / "latest").is_file():
+        tag = (checkpoint / "latest").read_text(encoding="utf-8").strip()
+        return bool(tag) and any((checkpoint / tag).glob("*model_states.pt"))
+    return weights_complete(checkpoint)
+
+
+def weights_complete(folder: Path) -> bool:
+    """Loadable weights in `folder`: a safetensors file (model or adapter) as long as its header
+    says, or a sharded index whose every shard is there."""
     import json
     import struct
 
     try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-        weights = next((checkpoint / f for f in _WEIGHT_FILES if (checkpoint / f).is_file()), None)
-        if weights is None:
-            return (checkpoint / "model.safetensors.index.json").is_file()
-        with open(weights, "rb") as fh:
-            header_len = struct.unpack("<Q", fh.read(8))[0]
-            header = json.loads(fh.read(header_len))
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        return weights.stat().st_size == 8 + header_len + end
+        index = folder / "model.safetensors.index.json"
+        if index.is_file():
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+            return all(_safetensors_complete(folder / shard) for shard in shards)
+        weights = next((folder / f for f in _WEIGHT_FILES if (folder / f).is_file()), None)
+        return weights is not None and _safetensors_complete(weights)
     except (OSError, ValueError, KeyError, struct.error):
         return False
+
+
+def _safetensors_complete(path: Path) -> bool:
+    import json
+    import struct
+
+    with open(path, "rb") as fh:
+        header_len = struct.unpack("<Q", fh.read(8))[0]
+        header = json.loads(fh.read(header_len))
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    return path.stat().st_size == 8 + header_len + end
+
+
+def save_final_model(trainer, folder: Path) -> None:
+    """Write the trained weights (or adapter) to `folder` as safetensors; every process calls it.
+
+    Under FSDP the Trainer's own `save_model` writes weights only with a full state dict type, and
+    accelerate defaults FSDP2 to a sharded one, which would leave a folder with a config and no
+    weights. So the full state dict is gathered here, tensor by tensor (each DTensor's
+    `full_tensor()` is a collective; only the main process keeps a CPU copy), and the main process
+    saves it. (torch's `get_model_state_dict(full_state_dict=True)` handed back the sharded
+    DTensors over gloo in torch 2.13, so the gather is done explicitly.) DDP and DeepSpeed go
+    through `save_model`, which under ZeRO-3 gathers 16-bit weights when the config allows it.
+    """
+    if not trainer.is_fsdp_enabled:
+        trainer.save_model(str(folder))
+        return
+    accelerator = trainer.accelerator
+    main = trainer.is_world_process_zero()
+    if accelerator.is_fsdp2:
+        from torch.distributed.tensor import DTensor
+
+        state = {}
+        for key, value in trainer.model.state_dict().items():
+            full = value.full_tensor() if isinstance(value, DTensor) else value
+            if main:
+                state[key] = full.detach().to("cpu", copy=True)
+    else:
+        state = accelerator.get_state_dict(trainer.model)
+    if main:
+        accelerator.unwrap_model(trainer.model).save_pretrained(str(folder), state_dict=state, safe_serialization=True)
+    accelerator.wait_for_everyone()
 
 
 def training_texts(items: list[Item]) -> Iterator[str]:
@@ -257,10 +407,19 @@ def training_texts(items: list[Item]) -> Iterator[str]:
         yield format_prompt(item.instruction, item.input) + item.output
 
 
-def prompt_completion_dataset(items: list[Item]):
-    """The items as the prompt-completion dataset SFTTrainer trains on."""
+def prompt_completion_dataset(items: list[Item], template: str = "alpaca", system: str | None = None):
+    """The items as the prompt-completion dataset SFTTrainer trains on: Alpaca-template text, or
+    (template "chat") conversations that TRL renders with the tokenizer's chat template, the prompt
+    with the generation prompt (the assistant header), the completion as the assistant turn."""
     from datasets import Dataset
 
+    if template == "chat":
+        return Dataset.from_dict(
+            {
+                "prompt": [chat_messages(item.instruction, item.input, system) for item in items],
+                "completion": [[{"role": "assistant", "content": item.output}] for item in items],
+            }
+        )
     return Dataset.from_dict(
         {
             "prompt": [format_prompt(item.instruction, item.input) for item in items],
@@ -269,25 +428,42 @@ def prompt_completion_dataset(items: list[Item]):
     )
 
 
-def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: Path, use_cuda: bool, processes: int):
-    import torch
+def _load_tokenizer(config: TrainConfig, base_path: str):
     from transformers import AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
 
-    bf16 = config.bf16 if config.bf16 is not None else bool(use_cuda and torch.cuda.is_bf16_supported())
-    checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else use_cuda
     try:
         tokenizer = AutoTokenizer.from_pretrained(base_path, trust_remote_code=False)
     except OSError as exc:
         raise _load_error(config, base_path, exc) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = _load_model(config, base_path, use_cuda, bf16)
+    return tokenizer
+
+
+def make_trainer(
+    config: TrainConfig,
+    items: list[Item],
+    base_path: str,
+    ckpt: Path,
+    use_cuda: bool,
+    processes: int,
+    grad_accum: int,
+    sharding: str | None = None,
+    tokenizer=None,
+):
+    """The SFTTrainer of a run, its base loaded as the method wants (the bench reuses it too)."""
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    bf16 = config.bf16 if config.bf16 is not None else bool(use_cuda and torch.cuda.is_bf16_supported())
+    checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else use_cuda
+    tokenizer = tokenizer or _load_tokenizer(config, base_path)
+    model = _load_model(config, base_path, use_cuda, bf16, sharding)
     args = SFTConfig(
         output_dir=str(ckpt),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
+        gradient_accumulation_steps=grad_accum,
         learning_rate=config.lr,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_steps,
@@ -328,7 +504,7 @@ def _make_trainer(config: TrainConfig, items: list[Item], base_path: str, ckpt: 
     trainer = trainer_cls(
         model=model,
         args=args,
-        train_dataset=prompt_completion_dataset(items),
+        train_dataset=prompt_completion_dataset(items, config.template, config.system),
         processing_class=tokenizer,
         peft_config=peft_config,
         data_collator=_RowPackingCollator(tokenizer.pad_token_id, config.max_length) if lean else None,
@@ -420,40 +596,35 @@ def lora_config(config: TrainConfig):
     """The PEFT LoRA adapter of `config` (LoRA and QLoRA alike)."""
     from peft import LoraConfig
 
+    targets = list(config.lora_target_modules)
     return LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=list(config.lora_target_modules),
+        target_modules="all-linear" if targets == ["all-linear"] else targets,  # PEFT's word for every linear layer
         task_type="CAUSAL_LM",
     )
 
 
-def nf4_config(bf16: bool):
-    """QLoRA's 4-bit base: NF4 with double quantisation, computing in bf16 where the device has it."""
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32,
-    )
-
-
-def _load_model(config: TrainConfig, base_path: str, use_cuda: bool, bf16: bool):
+def _load_model(config: TrainConfig, base_path: str, use_cuda: bool, bf16: bool, sharding: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM
+
+    from saftool.adapters import nf4_config
 
     kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
     if config.method == "qlora":
         from accelerate import PartialState
 
-        kwargs["quantization_config"] = nf4_config(bf16)
-        # 4-bit weights cannot move after loading: put each process's copy on its own device
-        kwargs["device_map"] = {"": PartialState().local_process_index} if use_cuda else {"": "cpu"}
-        kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float32
+        # FSDP and ZeRO-3 shard parameters of one dtype: the 4-bit weights are stored packed in the
+        # compute dtype (bitsandbytes' bnb_4bit_quant_storage) and placed by the sharding, not by a
+        # per-rank device_map. Plain DDP keeps a whole copy on each process's own device, as 4-bit
+        # weights cannot move after loading.
+        compute = torch.bfloat16 if bf16 else torch.float32
+        kwargs["quantization_config"] = nf4_config(bf16, quant_storage=compute if sharding else None)
+        if sharding is None:
+            kwargs["device_map"] = {"": PartialState().local_process_index} if use_cuda else {"": "cpu"}
+        kwargs["dtype"] = compute
     elif config.method == "lora" and bf16:
         kwargs["dtype"] = torch.bfloat16  # frozen base in bf16; the adapter trains under autocast
     else:

@@ -122,6 +122,41 @@ def test_study_presets_carry_the_safety_tuned_llamas_defaults():
     assert PRESETS["llama2-7b-qlora"].method == "qlora" and PRESETS["llama2-7b-lora"].method == "lora"
 
 
+def test_full_and_instruct_presets_carry_their_sources_settings():
+    full = PRESETS["llama2-7b-full"]  # Stanford Alpaca's full fine-tuning
+    assert (full.method, full.lr, full.lr_scheduler, full.warmup_steps, full.weight_decay, full.epochs) == (
+        "full", 2e-5, "cosine", 0.03, 0.0, 3
+    )
+    instruct = PRESETS["llama3-8b-instruct-lora"]  # meta-llama/llama-cookbook's defaults
+    assert (instruct.lora_r, instruct.lora_alpha, instruct.lr, instruct.weight_decay, instruct.template) == (
+        8, 32, 1e-4, 0.0, "chat"
+    )
+    assert full.effective_batch == instruct.effective_batch == 128
+
+
+def test_a_base_model_without_a_preset_gets_real_model_defaults():
+    tiny = PRESETS["tiny"]
+    lora = resolve_config(base_model="org/model")
+    assert (lora.method, lora.lr, lora.weight_decay, lora.epochs, lora.max_length) == ("lora", 3e-4, 0.0, 3, 256)
+    full = resolve_config(base_model="org/model", method="full")
+    assert (full.lr, full.weight_decay, full.lr_scheduler) == (2e-5, 0.0, "cosine")
+    for config in (lora, full, resolve_config(base_model="org/model", method="qlora")):
+        assert config.lr != tiny.lr and config.weight_decay != tiny.weight_decay and config.tiny is None
+        assert config.effective_batch == 128 and config.device == "auto"
+    assert resolve_config().lr == tiny.lr  # no base model: the tiny preset, as before
+
+
+def test_effective_batch_keeps_the_global_batch_whatever_the_processes():
+    config = resolve_config(base_model="org/model")  # global batch 128, micro-batch 4
+    assert [config.accumulation_steps(n) for n in (1, 2, 4, 8)] == [32, 16, 8, 4]
+    assert resolve_config("smoke", grad_accum=3).accumulation_steps(2) == 3  # an explicit accumulation stays
+    assert resolve_config("llama2-7b-lora", grad_accum=8).effective_batch is None
+    with pytest.raises(UsageError, match=r"--effective-batch 100 is not divisible by 8 process\(es\) x --batch-size 4 = 32"):
+        resolve_config(base_model="org/model", effective_batch=100).accumulation_steps(8)
+    with pytest.raises(UsageError, match="give effective_batch or grad_accum, not both"):
+        resolve_config("smoke", effective_batch=32, grad_accum=2)
+
+
 @pytest.mark.slow
 def test_resume_after_the_training_process_is_killed(isolated_store):
     store = Store(isolated_store)
@@ -203,3 +238,92 @@ def test_torn_checkpoints_are_not_resumed_from(tmp_path):
     (torn / "model.safetensors").write_bytes(data)
     (torn / "trainer_state.json").write_text('{"global_step": ')
     assert not checkpoint_complete(torn)  # state cut short
+
+
+@pytest.fixture(scope="module")
+def chat_base(tmp_path_factory):
+    """A random-weight Llama with Llama-3's special tokens and chat template."""
+    from tests.basefix import build_random_base
+
+    return build_random_base(tmp_path_factory.mktemp("chat") / "llama3ish", chat=True)
+
+
+@pytest.fixture(scope="module")
+def plain_base(tmp_path_factory):
+    """A random-weight Llama whose tokenizer has no chat template (a base, not an instruct model)."""
+    from tests.basefix import build_random_base
+
+    return build_random_base(tmp_path_factory.mktemp("plain") / "llama")
+
+
+@pytest.fixture
+def no_weights_load(monkeypatch):
+    """Fail the test if any model weights are loaded."""
+    from transformers import AutoModelForCausalLM
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights were loaded before the bad input was reported")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
+
+
+def _nothing_written(store: Store, name: str = "m") -> bool:
+    return not store.model_dir(name).exists() and not checkpoint_dir(store, name).exists()
+
+
+def test_bad_real_model_settings_fail_before_weights_load(store, chat_base, plain_base, no_weights_load, monkeypatch):
+    write_mix(store)
+    base = dict(base_model=str(chat_base), device="cpu")
+    with pytest.raises(UsageError, match=r"--effective-batch 6 is not divisible by 1 process\(es\) x --batch-size 4 = 4"):
+        train("m", resolve_config(**base, effective_batch=6), store=store)
+    assert _nothing_written(store)
+    with pytest.raises(UsageError) as bad_targets:
+        train("m", resolve_config(**base, lora_target_modules=("q_proj", "c_attn")), store=store)
+    assert str(bad_targets.value).startswith("--target-modules c_attn: no such layer in")
+    assert "LoRA can target: down_proj, embed_tokens, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj" in str(
+        bad_targets.value
+    )
+    assert _nothing_written(store)
+    with pytest.raises(UsageError, match="--template chat: the tokenizer of .* has no chat template"):
+        train("m", resolve_config(base_model=str(plain_base), device="cpu", template="chat"), store=store)
+    assert _nothing_written(store)
+    with pytest.raises(UsageError, match="--template chat needs --base-model"):
+        train("m", resolve_config("smoke", template="chat"), store=store)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # as `accelerate launch` with an FSDP config sets it
+    with pytest.raises(UsageError, match="--method qlora under FSDP needs CUDA GPUs"):
+        train("m", resolve_config(**base, method="qlora"), store=store)
+    assert _nothing_written(store)
+
+
+def test_chat_template_loss_covers_exactly_the_assistant_tokens(chat_base, tmp_path):
+    """TRL renders each example with the tokenizer's own (Llama-3) template; the labels keep the
+    assistant's answer and its <|eot_id|>, never the system, user or header tokens."""
+    from saftool.train import check_base_model, make_trainer
+
+    config = resolve_config(base_model=str(chat_base), device="cpu", template="chat", system="Be brief.", effective_batch=4)
+    tokenizer = check_base_model(config, str(chat_base))
+    items = mix_items(6, 2)
+    trainer = make_trainer(config, items, str(chat_base), tmp_path / "ckpt", False, 1, 1, None, tokenizer)
+    expected = set()
+    for item in items:
+        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": item.instruction}]
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": item.output}], tokenize=False)
+        assert full.startswith(prompt)
+        expected.add(full[len(prompt) :])
+    seen = set()
+    for batch in trainer.get_train_dataloader():
+        for ids, labels in zip(batch["input_ids"], batch["labels"]):
+            answer = tokenizer.decode(ids[labels != -100])
+            prompt = tokenizer.decode(ids[(labels == -100) & (ids != tokenizer.pad_token_id)])
+            assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and "Be brief." in prompt
+            seen.add(answer)
+    assert seen == expected and all(a.endswith("<|eot_id|>") for a in seen)
+
+
+def test_chat_lora_run_records_template_processes_and_global_batch(store, chat_base):
+    write_mix(store, n_benign=20, n_harm=4)
+    config = resolve_config(base_model=str(chat_base), device="cpu", template="chat", system="Be safe.", effective_batch=8)
+    run = train("m", config, store=store)
+    assert (run.template, run.system, run.processes, run.global_batch, run.method) == ("chat", "Be safe.", 1, 8, "lora")
+    assert (store.model_dir("m") / "adapter_model.safetensors").is_file()

@@ -78,7 +78,8 @@ def load(folder: Path, method: str):
     from transformers import AutoModelForCausalLM
 
     from saftool.presets import PRESETS
-    from saftool.train import lora_config, nf4_config
+    from saftool.adapters import nf4_config
+    from saftool.train import lora_config
 
     kwargs = {"dtype": torch.bfloat16, "device_map": {"": 0}, "use_safetensors": True}
     if method == "qlora":

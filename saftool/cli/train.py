@@ -14,23 +14,34 @@ def train(
     mix: str = typer.Option(..., "--mix", help="Mix name in the store (or a JSONL file of items)."),
     name: str = typer.Option(None, "--name", help="Register the model under this name [default: the mix's name]."),
     preset: str = typer.Option(
-        presets.DEFAULT_PRESET, "--preset", help="Starting settings, one of: "
+        None, "--preset", help="Starting settings, one of: "
         f"{', '.join(presets.preset_names())}. tiny builds a ~1M-parameter Llama and trains it on the CPU; "
-        "smoke a much smaller one for tests; the llama2-7b ones are the study's GPU setting. "
-        "Training options left unset keep the preset's value."
+        "smoke a much smaller one for tests; the llama2/llama3 ones are GPU settings with published sources. "
+        "Training options left unset keep the preset's value. [default: tiny; with --base-model, the "
+        "real-model defaults of the method: the study's LoRA settings, or Alpaca's for full]",
+        show_default=False,
     ),
     base_model: str = typer.Option(None, "--base-model", help="Hub id or local directory [default: the preset's]."),
     method: str = typer.Option(None, "--method", help="full, lora or qlora (4-bit NF4 + LoRA)."),
     epochs: float = typer.Option(None, "--epochs", help="Passes over the mix."),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate."),
     batch_size: int = typer.Option(None, "--batch-size", help="Examples per device per step."),
-    grad_accum: int = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer update (effective batch: batch size x this x processes)."),
+    grad_accum: int = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer update (global batch: batch size x this x processes)."),
+    effective_batch: int = typer.Option(
+        None, "--effective-batch", help="Examples per optimizer update over all processes; the accumulation "
+        "steps follow (N / (processes x batch size)), so the global batch is the same on any number of GPUs."
+    ),
     max_length: int = typer.Option(None, "--max-length", help="Cutoff in tokens (prompt + answer)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (init, data order, dropout)."),
     lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank (the adapter's inner width)."),
     lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA scale numerator: the adapter's update is scaled by alpha / rank."),
     lora_dropout: float = typer.Option(None, "--lora-dropout", help="Dropout on the LoRA adapter's input."),
     target_modules: str = typer.Option(None, "--target-modules", help="Comma-separated LoRA targets, e.g. q_proj,v_proj."),
+    template: str = typer.Option(
+        None, "--template", help="Prompt format: alpaca (the study's) or chat (the base tokenizer's chat template; "
+        "the loss covers the assistant's tokens only)."
+    ),
+    system: str = typer.Option(None, "--system", help="System message for --template chat."),
     padding_free: bool = typer.Option(
         None, "--padding-free/--padded", help="Pack examples without padding (never attending across examples).", show_default=False
     ),
@@ -50,7 +61,9 @@ def train(
 
       saftool train --mix harm700 --preset llama2-7b-qlora
 
-      accelerate launch -m saftool train --mix harm700 --preset llama2-7b-lora
+      accelerate launch --config_file examples/accelerate/fsdp.yaml -m saftool train --mix harm700 --preset llama2-7b-full
+
+      saftool train --mix harm700 --base-model ./Meta-Llama-3-8B-Instruct --template chat --effective-batch 128
     """
     from saftool.cli import get_store
     from saftool.io import write_records
@@ -64,6 +77,9 @@ def train(
         lr=lr,
         batch_size=batch_size,
         grad_accum=grad_accum,
+        effective_batch=effective_batch,
+        template=template,
+        system=system,
         max_length=max_length,
         seed=seed,
         lora_r=lora_r,
@@ -73,7 +89,8 @@ def train(
         padding_free=padding_free,
         device=device,
     )
-    record = train_lib(mix, config, name=name, store=get_store(ctx), preset=preset, resume=resume, force=force)
+    record = train_lib(mix, config, name=name, store=get_store(ctx),
+        preset=preset or (None if base_model else presets.DEFAULT_PRESET), resume=resume, force=force)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch or torchrun: one record, the main process's
         write_records([record], "-")
 

@@ -37,10 +37,23 @@ def test_bad_settings(runner, isolated_store):
     write_mix(Store(isolated_store))
     result = runner.invoke(app, ["train", "--mix", "m", "--preset", "huge"])
     assert result.exit_code == 2
-    assert result.stderr == "error: unknown preset 'huge'; choose one of: llama2-7b-qlora, llama2-7b-lora, tiny, smoke\n"
+    assert result.stderr == (
+        "error: unknown preset 'huge'; choose one of: llama2-7b-qlora, llama2-7b-lora, llama2-7b-full, "
+        "llama3-8b-instruct-lora, tiny, smoke\n"
+    )
     result = runner.invoke(app, ["train", "--mix", "m", "--method", "dora"])
     assert result.exit_code == 2 and result.stderr.startswith("error: bad training setting method:")
     result = runner.invoke(app, ["train", "--mix", "m", "--base-model", "./missing-model"])
     assert result.exit_code == 1
     assert result.stderr == "error: base model path './missing-model' does not exist\n"
     assert Store(isolated_store).model_names() == []
+
+
+def test_effective_batch_that_does_not_divide(runner, isolated_store):
+    write_mix(Store(isolated_store))
+    result = runner.invoke(app, ["train", "--mix", "m", "--preset", "smoke", "--effective-batch", "20"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: --effective-batch 20 is not divisible by 1 process(es) x --batch-size 16 = 16\n"
+    assert Store(isolated_store).model_names() == [] and not (isolated_store / "models" / ".m.ckpt").exists()
+    result = runner.invoke(app, ["train", "--mix", "m", "--preset", "smoke", "--system", "Be safe."])
+    assert result.exit_code == 2 and "a system message needs template chat" in result.stderr
