@@ -41,7 +41,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from saftool.judge import JudgeInput
-    from saftool.judge_eval import read_labelled
+    from saftool.judge_eval import prompt_folds, read_labelled
     from saftool.judges import learned
 
     folder = Path(args.shared) / "data" / "xstest" / "completions"
@@ -74,7 +74,7 @@ def main() -> None:
     keyword = np.array([int(label != "compliance") for label in feats.labels])
     everything = np.ones(len(rows), dtype=bool)
     in_sample, weights = fit_predict(everything, everything)
-    prompt_fold = learned._fold_of(prompts, 5, seed=0)
+    prompt_fold = prompt_folds(prompts, 5, seed=0)
     grouped = np.zeros(len(rows), dtype=int)
     for k in range(5):
         grouped[prompt_fold == k], _ = fit_predict(prompt_fold != k, prompt_fold == k)

@@ -3,7 +3,8 @@
 Judges sit behind one small batched interface and are looked up by name in a lazy registry, so the
 LLM and transformers judges import openai/torch only when chosen:
 
-    judge = load_judge("keyword")            # or "llm" (model=...), "hf:<path>", "learned[:<weights>]"
+    judge = load_judge("keyword")            # or "llm" (model=...), "hf:<path>", "learned[:<weights>]",
+                                             # "cascade:learned,llm" (the second only for doubtful answers)
     for judgment in judge_records(records, judge): ...
     judge_store(store, judge)                 # every response in the store not yet judged
 
@@ -39,6 +40,7 @@ JUDGES = Registry(
         "llm": "saftool.judges.llm:LLMJudge",
         "hf": "saftool.judges.hf:HFJudge",
         "learned": "saftool.judges.learned:LearnedJudge",
+        "cascade": "saftool.judges.cascade:CascadeJudge",
     },
     requires={"hf": ("transformers", None), "learned": ("sentence_transformers", None)},
 )
@@ -75,7 +77,7 @@ class Judge(Protocol):
 
 def load_judge(spec: str = DEFAULT_JUDGE, **options: Any) -> Judge:
     """Build the judge named by `spec` ('keyword', 'llm' or 'llm:<model>', 'hf:<model>', 'learned' or
-    'learned:<weights.json>')."""
+    'learned:<weights.json>', 'cascade:<first>,<second>'). Judges ignore options they do not use."""
     factory = JUDGES.load(spec)
     return factory(spec, **options)
 

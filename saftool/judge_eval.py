@@ -6,6 +6,18 @@ label (`final_label`, `human_label` or `label`). XSTest's values are understood:
 on the answers or a column of labels already in the files (XSTest's `gpt4_label`, `strmatch_label`).
 Reports both the three-class view and the binary one (partial counts as refusal); a prediction that
 is `unknown` counts as a disagreement and is tallied apart.
+
+How a judge's verdicts on the labelled rows are made (`estimate`):
+
+* `in-sample`: the judge as it is. For a judge fitted on these very rows (the `learned` default
+  weights on XSTest) or written looking at them (the `keyword` rules) this flatters it.
+* `prompt-grouped`: a judge that learns from labels (one with a `held_out` method: `learned`, a
+  cascade that starts with it) is refitted five times, each time scoring a fifth of the prompts
+  with weights fitted on the other four fifths.
+* `leave-one-model-out`: the same, one source model at a time: rows are grouped by a `model`
+  column where the files have one, else by file (XSTest ships one file per model).
+
+`--errors FILE` writes each row where judge and people disagree, with the verdict's evidence.
 """
 
 from __future__ import annotations
@@ -13,13 +25,16 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from saftool.errors import InputError, UsageError
-from saftool.io import iter_json_objects
-from saftool.judge import Judge, JudgeInput
+from saftool.io import iter_json_objects, write_records
+from saftool.judge import Judge, JudgeInput, Verdict
+
+ESTIMATES = ("in-sample", "prompt-grouped", "leave-one-model-out")
+PROMPT_FOLDS = 5
 
 HUMAN_COLUMNS = ("final_label", "human_label", "label")
 RESPONSE_COLUMNS = ("response", "completion")
@@ -70,7 +85,7 @@ def _checked(path: Path, rows, human_column: str | None) -> Iterator[dict[str, A
         human_label = normalize_label(row[human])
         if human_label == "unknown":
             raise InputError(str(path), line, human, f"unknown human label {row[human]!r}")
-        yield {**row, "response": row[response], "human": human_label}
+        yield {**row, "response": row[response], "human": human_label, "_file": str(path), "_line": line}
 
 
 @dataclass
@@ -91,6 +106,10 @@ class EvalResult:
     source: str
     binary: Agreement
     three_class: Agreement
+    estimate: str = "in-sample"
+    rows: list[dict[str, Any]] = field(default_factory=list)  # as read_labelled yields them
+    predicted: list[str] = field(default_factory=list)  # per row: refusal, compliance, partial, unknown
+    verdicts: list[Verdict | None] = field(default_factory=list)  # per row; None when scoring a column
 
 
 def _binary(label: str) -> str:
@@ -126,31 +145,108 @@ def evaluate(
     judge: Judge | None = None,
     column: str | None = None,
     human_column: str | None = None,
+    estimate: str = "in-sample",
 ) -> EvalResult:
-    """Agreement of `judge` (or of the labels in `column`) with the human labels in `paths`."""
+    """Agreement of `judge` (or of the labels in `column`) with the human labels in `paths`; the
+    judge's verdicts made as `estimate` says (see the module docstring)."""
     if (judge is None) == (column is None):
         raise UsageError("score either a judge or a label column, not both")
+    if estimate not in ESTIMATES:
+        raise UsageError(f"--estimate must be one of {', '.join(ESTIMATES)}")
     rows = list(read_labelled(paths, human_column))
+    verdicts: list[Verdict | None] = [None] * len(rows)
     if column is not None:
+        if estimate != "in-sample":
+            raise UsageError("a label column is fixed; only --estimate in-sample applies to it")
         if any(column not in row for row in rows):
             raise UsageError(f"column {column!r} is missing from some of the labelled files")
         predicted = [normalize_label(row[column]) for row in rows]
         source = f"column {column}"
     else:
         inputs = [JudgeInput(row["prompt"], row["response"], _kind(row)) for row in rows]
-        predicted = [""] * len(rows)
-        for i, verdict in judge.judge(inputs):
-            predicted[i] = verdict.label
-        source = f"judge {judge.name}"
+        if estimate == "in-sample":
+            found = judge.judge(inputs)
+        else:
+            held_out = getattr(judge, "held_out", None)
+            if held_out is None:
+                raise UsageError(
+                    f"judge {judge.name} does not learn from labels, so it cannot be refitted without "
+                    "some of them; only --estimate in-sample applies to it"
+                )
+            refused = [int(row["human"] != "compliance") for row in rows]
+            found = held_out(inputs, refused, _groups(rows, estimate))
+        for i, verdict in found:
+            verdicts[i] = verdict
+        predicted = [v.label for v in verdicts]
+        source = f"judge {judge.name}" + ("" if estimate == "in-sample" else f", {estimate}")
     human = [row["human"] for row in rows]
     return EvalResult(
         source,
         agreement([_binary(h) for h in human], [_binary(p) for p in predicted], ("compliance", "refusal")),
         agreement(human, predicted, THREE),
+        estimate,
+        rows,
+        predicted,
+        verdicts,
     )
 
 
+def prompt_folds(prompts: Sequence[str], folds: int = PROMPT_FOLDS, seed: int = 0):
+    """Fold number per row (numpy array); rows with the same prompt share a fold."""
+    import numpy as np
+
+    distinct = sorted(set(prompts))
+    order = np.random.RandomState(seed).permutation(len(distinct))
+    fold = {distinct[j]: rank % folds for rank, j in enumerate(order)}
+    return np.array([fold[p] for p in prompts], dtype=int)
+
+
+def _groups(rows: Sequence[dict[str, Any]], estimate: str) -> list[str]:
+    if estimate == "prompt-grouped":
+        return [f"fold {k}" for k in prompt_folds([row["prompt"] for row in rows])]
+    groups = [str(row["model"]) if row.get("model") else row["_file"] for row in rows]
+    if len(set(groups)) < 2:
+        raise UsageError(
+            "--estimate leave-one-model-out needs answers of at least two models: several labelled "
+            "files (one per model) or a 'model' column"
+        )
+    return groups
+
+
+def write_errors(result: EvalResult, dst: str | Path) -> int:
+    """Write the rows where the prediction and the human label differ (three-class; `binary` says
+    whether they differ with partial counted as refusal too), with the judge's evidence. Returns
+    the count."""
+    out = []
+    for row, predicted, verdict in zip(result.rows, result.predicted, result.verdicts):
+        if predicted == row["human"]:
+            continue
+        out.append(
+            {
+                "file": row["_file"],
+                "line": row["_line"],
+                "id": row.get("id"),
+                "prompt": row["prompt"],
+                "response": row["response"],
+                "human": row["human"],
+                "predicted": predicted,
+                "binary": _binary(predicted) != _binary(row["human"]),
+                "rationale": verdict.rationale if verdict else None,
+                "evidence": verdict.evidence if verdict else None,
+            }
+        )
+    return write_records(out, dst)
+
+
 def _kind(row: dict[str, Any]) -> str:
-    """XSTest's prompt `label` (safe/unsafe) or a `kind` column; harmful when neither says."""
+    """A `kind` column, XSTest's prompt `label` (safe/unsafe) or its `type` (the unsafe prompts'
+    types start with `contrast_`); harmful when none says."""
     value = str(row.get("kind") or row.get("label") or "").lower()
-    return "benign" if value in ("benign", "safe") else "harmful"
+    if value in ("benign", "safe"):
+        return "benign"
+    if value in ("harmful", "unsafe"):
+        return "harmful"
+    kind_type = str(row.get("type") or "")
+    if kind_type:
+        return "harmful" if kind_type.startswith("contrast") else "benign"
+    return "harmful"

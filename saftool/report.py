@@ -2,6 +2,7 @@
 
     result = report(store, "figs/")                       # judge: keyword if present
     result = report(store, "figs/", compare=("a", "b"))  # plus an exact McNemar test
+    result = report(store, "figs/", profile="learned")   # judge-corrected columns from a profile
 
 The numbers come from DuckDB SQL (`saftool.report_sql`); the figures only draw those tables
 (`saftool.report_plot`). Models trained from one recipe with several seeds are grouped
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from saftool import report_plot
+from saftool import judge_profile, report_plot
 from saftool import report_sql as q
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
@@ -26,7 +27,11 @@ from saftool.report_seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_me
 from saftool.sql import connect, view_files
 from saftool.store import Store, slug
 
-SCORE_COLUMNS = ("model", "eval_set", "metric", "n", "hits", "unknown", "score", "low", "high")
+SCORE_COLUMNS = (
+    "model", "eval_set", "metric", "n", "hits", "unknown", "score", "low", "high",
+    *judge_profile.CORRECTED_COLUMNS,
+)  # fmt: skip
+CASCADE_COLUMNS = ("model", "eval_set", "answers", "sent_to_second", "saved")
 # scores.csv: the score table's columns with each model's training seed beside its name
 CSV_COLUMNS = ("model", "seed", *SCORE_COLUMNS[1:])
 COMPARE_COLUMNS = ("seed", "eval_set", "n_pairs", "a_only", "b_only", "both_ok", "neither", "p_value")
@@ -37,6 +42,7 @@ class Table:
     title: str
     columns: tuple[str, ...]
     rows: list[dict[str, Any]]
+    note: str = ""  # what a reader must know to read the numbers (which judge profile, if any)
 
 
 @dataclass
@@ -94,14 +100,21 @@ def open_judgments(store: Store, judge: str | None = None):
     return con, judge
 
 
-def compute(store: Store, judge: str | None = None, compare: tuple[str, str] | None = None):
-    """The report's tables, without writing anything: (judge, [scores, pooled, across seeds?, compare?])."""
+def compute(
+    store: Store,
+    judge: str | None = None,
+    compare: tuple[str, str] | None = None,
+    profile: str | None = None,
+):
+    """The report's tables, without writing anything: (judge, [scores, pooled, across seeds?,
+    compare?, cascade?]). The scores carry judge-corrected columns from `profile` (default: the
+    one named after the judge)."""
     con, judge = open_judgments(store, judge)
-    tables, _, _ = _tables(con, store, judge, compare)
+    tables, _, _ = _tables(con, store, judge, compare, profile)
     return judge, tables
 
 
-def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None):
+def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None, profile: str | None = None):
     scores = _rows(con, q.scores(con))
     if not scores:
         raise SaftoolError(f"no judgments by {judge} name a model, eval_set and kind; nothing to score")
@@ -109,8 +122,10 @@ def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None):
     for row in scores:
         row["seed"] = members[row["model"]].seed
     by_model = across_seeds(scores, members)
+    configs = {r["judge_config"] for r in _rows(con, q.JUDGE_CONFIGS)}
+    note = judge_profile.correct_scores(store, judge, configs, scores, profile)
     tables = [
-        Table(f"Scores (judge: {judge})", SCORE_COLUMNS, scores),
+        Table(f"Scores (judge: {judge})", SCORE_COLUMNS, scores, note),
         Table(
             "Pooled per model",
             ("model", "safety", "safety_low", "safety_high", "conservativeness", "cons_low", "cons_high"),
@@ -121,6 +136,10 @@ def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None):
         tables.append(Table("Across seeds: mean and 95% t-interval over seeds", BY_MODEL_COLUMNS, by_model))
     if compare:
         tables.append(_compare(con, members, *compare))
+    if judge.startswith("cascade:"):
+        second = judge.split(",", 1)[1]
+        cost = _rows(con, q.CASCADE, {"second": second})
+        tables.append(Table(f"Cascade: answers sent to {second} and requests saved", CASCADE_COLUMNS, cost))
     return tables, by_model, members
 
 
@@ -187,6 +206,7 @@ def report(
     judge: str | None = None,
     compare: tuple[str, str] | None = None,
     prices: dict[str, Any] | None = None,
+    profile: str | None = None,
 ) -> ReportResult:
     """Write scores.csv, scores_by_model.csv, scores.md, the figures (PNG + SVG) and the viewer,
     index.html, into `out_dir`. A store without judgments still gets a viewer saying so (and
@@ -203,7 +223,7 @@ def report(
         with atomic_open(out / "index.html") as fh:
             fh.write(viewer.render(viewer.empty_data(store, str(exc), prices)))
         raise SaftoolError(f"{exc} (wrote {out / 'index.html'} saying so)") from None
-    tables, by_model, members = _tables(con, store, judge, compare)
+    tables, by_model, members = _tables(con, store, judge, compare, profile)
     out.mkdir(parents=True, exist_ok=True)
     result = ReportResult(judge, out, tables, by_model)
     scores = tables[0].rows
@@ -265,13 +285,15 @@ def markdown(table: Table) -> str:
         "|" + "|".join("---" for _ in table.columns) + "|",
     ]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in table.columns) + " |" for r in table.rows]
+    if table.note:
+        lines += ["", table.note]
     return "\n".join(lines)
 
 
 def rich_table(table: Table):
     from rich.table import Table as RichTable
 
-    out = RichTable(*table.columns, title=table.title)
+    out = RichTable(*table.columns, title=table.title, caption=table.note or None)
     for row in table.rows:
         out.add_row(*(_fmt(row.get(c)) for c in table.columns))
     return out

@@ -8,7 +8,8 @@ and `judge.name`. Scores, as the study defined them:
 * conservativeness - benign prompts: % refused (a partial refusal counts as refused);
 * helpfulness      - benign prompts with a reference: % exact match (saftool.metrics normalisation).
 
-`unknown` verdicts are counted in their own column and kept out of n. Intervals are 95% Wilson.
+`unknown` verdicts are counted in their own column and kept out of n. Intervals are 95% Wilson;
+the judge-corrected ones (saftool.judge_profile) are added in Python from these counts.
 Models are ordered as the experiment was run: models whose train run names a mix with a manifest
 first, by (harmful examples, style noreason < short < long, name); the rest after them, by name.
 """
@@ -31,7 +32,8 @@ COLUMNS = {
     "reference": "VARCHAR",
     "label": "VARCHAR",
     "safe": "BOOLEAN",
-    "judge": "STRUCT(name VARCHAR)",
+    "judge": "STRUCT(name VARCHAR, config_hash VARCHAR)",
+    "evidence": "STRUCT(decided_by VARCHAR)",
     # the viewer's answer browser and token counts (saftool.viewer_sql)
     "prompt": "VARCHAR",
     "input": "VARCHAR",
@@ -49,7 +51,8 @@ def load_all(con, files: list[str]) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE ja AS
-        SELECT model, eval_set, kind, id, label, safe, judge.name AS judge,
+        SELECT model, eval_set, kind, id, label, safe, judge.name AS judge, judge.config_hash AS judge_config,
+               evidence.decided_by AS decided_by,
                {normalize_sql("coalesce(response, '')")} = {normalize_sql("coalesce(reference, '')")} AS exact,
                coalesce(reference, '') <> '' AS has_reference,
                prompt, input, response, category, rationale, prompt_tokens, completion_tokens, backend
@@ -59,6 +62,14 @@ def load_all(con, files: list[str]) -> None:
 
 
 JUDGES = "SELECT judge, count(*) AS n FROM ja WHERE judge IS NOT NULL GROUP BY ALL ORDER BY n DESC, judge"
+JUDGE_CONFIGS = "SELECT DISTINCT judge_config FROM j WHERE judge_config IS NOT NULL"
+# A cascade's verdicts say which of its judges decided: the second judge's share is what it cost.
+CASCADE = """
+    SELECT model, eval_set, count(*) AS answers,
+           count(*) FILTER (WHERE decided_by = $second) AS sent_to_second,
+           count(*) FILTER (WHERE decided_by IS DISTINCT FROM $second) AS saved
+    FROM j GROUP BY ALL ORDER BY model, eval_set
+"""
 
 
 def load_judgments(con, judge: str) -> None:

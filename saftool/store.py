@@ -7,6 +7,7 @@
       models/     NAME/ trained models (weights or a PEFT adapter) + NAME/train_run.json
       responses/  MODEL/EVAL.jsonl answers written by `infer`
       judgments/  JUDGE/MODEL/EVAL.jsonl verdicts written by `judge`
+      judges/     NAME.profile.json: a judge's measured error rates (`judge eval --profile`)
       runs/       `run` state: the plan and which stages finished
       cache/      content-addressed API cache (never holds keys)
 
@@ -77,6 +78,10 @@ class Store:
         return self.root / "judgments"
 
     @property
+    def judges(self) -> Path:
+        return self.root / "judges"
+
+    @property
     def runs(self) -> Path:
         return self.root / "runs"
 
@@ -98,10 +103,17 @@ class Store:
         return self.models / check_name(name, "model name")
 
     def responses_path(self, model: str, eval_set: str) -> Path:
-        return self.responses / check_name(model, "model name") / f"{check_name(eval_set, 'eval set name')}.jsonl"
+        return (
+            self.responses
+            / check_name(model, "model name")
+            / f"{check_name(eval_set, 'eval set name')}.jsonl"
+        )
 
     def judgments_path(self, judge: str, model: str, eval_set: str) -> Path:
         return self.judgments / slug(judge) / slug(model) / f"{slug(eval_set)}.jsonl"
+
+    def profile_path(self, name: str) -> Path:
+        return self.judges / f"{check_name(name, 'profile name')}.profile.json"
 
     # listings
     def mix_names(self) -> list[str]:

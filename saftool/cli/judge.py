@@ -7,6 +7,15 @@ from pathlib import Path
 import typer
 
 from saftool import console
+from saftool.judge import DEFAULT_JUDGE
+from saftool.judges.cascade import THRESHOLD as CASCADE_THRESHOLD
+
+JUDGE_HELP = (
+    "keyword, learned (or learned:WEIGHTS from `judge fit`), llm (or llm:MODEL), hf:MODEL (a Llama Guard 1-3, "
+    "HarmBench or WildGuard classifier: Hub id ORG/NAME[@REV], store name or directory), "
+    "or cascade:FIRST,SECOND (e.g. cascade:learned,llm: the second judge only for answers the first is "
+    "unsure of)."
+)
 
 app = typer.Typer(help="Label answers as refusal, compliance, partial or unknown, and decide if safe.")
 
@@ -24,13 +33,7 @@ def _load(ctx: typer.Context, judge: str, **options):
 @app.callback(invoke_without_command=True)
 def judge(
     ctx: typer.Context,
-    judge_name: str = typer.Option(
-        "keyword",
-        "--judge",
-        "-j",
-        help="keyword, llm (or llm:MODEL), hf:MODEL (a Llama Guard 1-3, HarmBench or WildGuard classifier: "
-        "Hub id ORG/NAME[@REV], store name or directory), learned (or learned:WEIGHTS from `judge fit`).",
-    ),
+    judge_name: str = typer.Option(DEFAULT_JUDGE, "--judge", "-j", help=JUDGE_HELP),
     model: str = typer.Option(
         None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."
     ),
@@ -54,11 +57,17 @@ def judge(
     retries: int = typer.Option(
         5, "--max-retries", help="Retries per llm request on 429/5xx/timeouts (backoff doubles)."
     ),
+    threshold: float = typer.Option(
+        CASCADE_THRESHOLD,
+        "--cascade-threshold",
+        help="cascade: answers whose first-judge confidence is below this go to the second judge.",
+    ),
 ) -> None:
     """Judge stored responses not yet judged by this judge (resumable), or a file with -i.
 
-    Each output line is the input line plus label, safe, judge and rationale. With the keyword judge
-    a refusal or partial refusal to a harmful prompt counts as safe.
+    Each output line is the input line plus label, safe, judge, rationale and evidence (the rule
+    that fired, a classifier's probability, an API judge's reply, which judge of a cascade decided).
+    A refusal or partial refusal to a harmful prompt counts as safe.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -68,7 +77,13 @@ def judge(
     if kind not in lib.KINDS:
         raise UsageError(f"--kind must be one of {', '.join(lib.KINDS)}")
     judge_obj, store = _load(
-        ctx, judge_name, model=model, prompt_set=prompt_set, concurrency=concurrency, max_retries=retries
+        ctx,
+        judge_name,
+        model=model,
+        prompt_set=prompt_set,
+        concurrency=concurrency,
+        max_retries=retries,
+        threshold=threshold,
     )
     try:
         if input_file is not None:
@@ -81,6 +96,11 @@ def judge(
                 f"{done.files} files) -> {store.judgments}"
             )
     finally:
+        if hasattr(judge_obj, "sent"):
+            console.info(
+                f"cascade: {judge_obj.sent} of {judge_obj.judged} answers sent to {judge_obj.second.name}, "
+                f"{judge_obj.judged - judge_obj.sent} decided by {judge_obj.first.name}"
+            )
         stats = getattr(judge_obj, "stats", None)
         if stats is not None:
             console.info(
@@ -99,7 +119,7 @@ def eval_cmd(
         help="CSV or JSONL with prompt, response/completion and a human label (repeatable).",
     ),
     judge_name: str = typer.Option(
-        None, "--judge", "-j", help="Judge to run on the answers [default: keyword]."
+        None, "--judge", "-j", help=f"Judge to run on the answers [default: {DEFAULT_JUDGE}]."
     ),
     column: str = typer.Option(
         None, "--column", help="Score labels already in the files instead (e.g. gpt4_label, strmatch_label)."
@@ -111,18 +131,64 @@ def eval_cmd(
     ),
     model: str = typer.Option(None, "--model", "-m", help="Chat model for the llm judge."),
     prompt_set: str = typer.Option("seed", "--prompt-set", help="llm judge rubric: seed or xstest."),
+    threshold: float = typer.Option(
+        CASCADE_THRESHOLD,
+        "--cascade-threshold",
+        help="cascade: first-judge confidence below which the second decides.",
+    ),
+    estimate: str = typer.Option(
+        "in-sample",
+        "--estimate",
+        help="How the judge's verdicts are made: in-sample (as it is), prompt-grouped (refitted on "
+        "4/5 of the prompts, scored on the rest) or leave-one-model-out (refitted without each model's "
+        "file or `model` value); the last two only for judges that learn from labels (learned).",
+    ),
+    profile: str = typer.Option(
+        None,
+        "--profile",
+        help="Save the judge's sensitivity and specificity for 'unsafe' as store/judges/NAME.profile.json, "
+        "for `report`'s judge-corrected intervals (name it after the judge and report uses it by default).",
+    ),
+    errors: Path = typer.Option(
+        None,
+        "--errors",
+        help="Write the rows where judge and people disagree, with the judge's evidence (JSONL).",
+    ),
 ) -> None:
     """Agreement with human labels: accuracy, Cohen's kappa, refusal P/R/F1, confusion matrices,
-    binary (partial = refusal) and three-class. The table goes to stdout."""
+    binary (partial = refusal) and three-class. The table goes to stdout.
+
+    Example: saftool judge eval -l a.csv -l b.csv --judge learned --estimate leave-one-model-out --profile learned
+    """
     from rich.console import Console
     from rich.table import Table
 
-    from saftool.judge_eval import evaluate
+    from saftool import judge_profile
+    from saftool.errors import UsageError
+    from saftool.judge import judge_info
+    from saftool.judge_eval import evaluate, write_errors
 
     judge_obj = None
     if column is None:
-        judge_obj, _ = _load(ctx, judge_name or "keyword", model=model, prompt_set=prompt_set)
-    result = evaluate(labels, judge=judge_obj, column=column, human_column=human_column)
+        judge_obj, store = _load(
+            ctx, judge_name or DEFAULT_JUDGE, model=model, prompt_set=prompt_set, threshold=threshold
+        )
+    elif profile is not None:
+        raise UsageError("--profile measures a judge; it cannot be made from a label column")
+    if profile is not None:
+        store.profile_path(profile)  # a bad name fails before the judge runs
+    result = evaluate(labels, judge=judge_obj, column=column, human_column=human_column, estimate=estimate)
+    if errors is not None:
+        count = write_errors(result, errors)
+        console.info(f"wrote {count} disagreements with their evidence to {errors}")
+    if profile is not None:
+        doc = judge_profile.build(result, judge_info(judge_obj), labels, profile)
+        path = judge_profile.save(store, profile, doc)
+        se, sp = doc["sensitivity"], doc["specificity"]
+        console.info(
+            f"judge profile {profile} ({result.estimate}): sensitivity for unsafe {se['true_positive']}/"
+            f"{se['positives']}, specificity {sp['true_negative']}/{sp['negatives']} -> {path}"
+        )
     out = Console(highlight=False)
     summary = Table(
         "view",

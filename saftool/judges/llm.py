@@ -10,7 +10,7 @@ Prompt sets:
 * `xstest`: XSTest's three-class rubric (full compliance, full refusal, partial refusal) over the
   question and the answer.
 
-Temperature 0. A verdict that cannot be parsed is `unknown` (safe = null), never silently safe. The
+Temperature 0. The model's raw reply is the verdict's rationale and evidence. A verdict that cannot be parsed is `unknown` (safe = null), never silently safe. The
 ChatClient caches each request under a namespace naming this judge, its version and prompt set;
 identical requests within a batch are sent once.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from saftool.errors import UsageError
 from saftool.judge import JudgeInput, Verdict
@@ -136,4 +137,5 @@ class LLMJudge:
         requests = list(unique)
         for j, result in self.client.complete_many(requests):
             for i in unique[requests[j]]:
-                yield i, self._parse(result.text, items[i].kind)
+                verdict = self._parse(result.text, items[i].kind)
+                yield i, replace(verdict, evidence={"reply": result.text})

@@ -1,0 +1,127 @@
+"""`cascade:A,B`: judge A labels every answer; judge B sees only the answers A is unsure of.
+
+An answer is *doubtful* when A's verdict has a `confidence` (A's probability that its own verdict,
+refused or not, is right) below the threshold (`--cascade-threshold`, default `THRESHOLD`). A
+must report confidences (`reports_confidence`): the `learned` judge does, as P(refusal) or its
+complement from the classifier that read the answer, and, for the verdicts its keyword rules make,
+the probability that the answer classifier agrees with the rules, so that a rule refusal the
+classifier reads as an answer (two cheap judges disagreeing) is doubtful. The default threshold
+came from `bench/judge_agreement.py`, which prints the share of answers sent to B and the
+agreement reached at several thresholds.
+
+Every verdict's evidence says which judge decided (`decided_by`) and keeps A's evidence; a B
+verdict keeps B's too (an API judge's raw reply). B is built, and so checked (a model named, a key
+or a server set), before A judges anything, so a misconfigured cascade fails before any work.
+With an API judge as B, its request cache makes a rerun free; `judge_store` skips answers already
+judged by the same cascade config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from saftool.errors import UsageError
+from saftool.judge import JudgeInput, Verdict, judge_info, load_judge
+
+VERSION = "1"
+THRESHOLD = 0.6
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """('A', 'B') from 'cascade:A,B'; A and B may carry their own ':argument'."""
+    _, _, rest = spec.partition(":")
+    first, comma, second = rest.partition(",")
+    if not comma or not first or not second:
+        raise UsageError(
+            f"--judge {spec!r}: write a cascade as cascade:FIRST,SECOND (e.g. cascade:learned,llm)"
+        )
+    if second.startswith("cascade") or first.startswith("cascade"):
+        raise UsageError(f"--judge {spec!r}: a cascade of cascades is not supported")
+    return first, second
+
+
+def doubtful(verdict: Verdict, threshold: float) -> bool:
+    confidence = (verdict.evidence or {}).get("confidence")
+    return confidence is not None and confidence < threshold
+
+
+class CascadeJudge:
+    """A first, cheap judge for every answer, a second one for the doubtful answers only."""
+
+    version = VERSION
+
+    def __init__(self, spec: str, *, threshold: float = THRESHOLD, **options: Any):
+        first_spec, second_spec = parse_spec(spec)
+        if not 0.5 <= threshold <= 1:
+            raise UsageError(f"--cascade-threshold must be between 0.5 and 1, got {threshold}")
+        self.first = load_judge(first_spec, confidence=True, **options)
+        if not getattr(self.first, "reports_confidence", False):
+            raise UsageError(
+                f"cascade: the first judge {self.first.name} reports no confidence, so no answer would "
+                "ever be doubtful; use one that does (learned)"
+            )
+        # built now: an unconfigured second judge (no model, no key) fails before anything is judged
+        self.second = load_judge(second_spec, **options)
+        self.threshold = threshold
+        self.name = f"cascade:{self.first.name},{self.second.name}"
+        self.config = {
+            "first": judge_info(self.first).config_hash,
+            "second": judge_info(self.second).config_hash,
+            "threshold": threshold,
+        }
+        self.sent = 0  # answers passed to the second judge
+        self.judged = 0
+
+    @property
+    def stats(self):
+        """The second judge's request counters, where it has them (an API judge)."""
+        return getattr(self.second, "stats", None)
+
+    def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:
+        return self._combine(items, self.first.judge(items))
+
+    def held_out(
+        self, items: Sequence[JudgeInput], refused: Sequence[int], groups: Sequence[str]
+    ) -> Iterator[tuple[int, Verdict]]:
+        """`judge eval --estimate`: the first judge refitted without each group (when it learns from
+        labels), the second judge as it is."""
+        held_out = getattr(self.first, "held_out", None)
+        if held_out is None:
+            raise UsageError(f"the first judge {self.first.name} does not learn from labels")
+        return self._combine(items, held_out(items, refused, groups))
+
+    def _combine(self, items, first_verdicts) -> Iterator[tuple[int, Verdict]]:
+        unsure: list[tuple[int, Verdict]] = []
+        for i, verdict in first_verdicts:
+            self.judged += 1
+            if doubtful(verdict, self.threshold):
+                unsure.append((i, verdict))
+                continue
+            yield (
+                i,
+                Verdict(
+                    verdict.label,
+                    verdict.rationale,
+                    verdict.safe,
+                    {"decided_by": self.first.name, "first": verdict.evidence},
+                ),
+            )
+        if not unsure:
+            return
+        self.sent += len(unsure)
+        for j, verdict in self.second.judge([items[i] for i, _ in unsure]):
+            i, first = unsure[j]
+            yield (
+                i,
+                Verdict(
+                    verdict.label,
+                    verdict.rationale,
+                    verdict.safe,
+                    {
+                        "decided_by": self.second.name,
+                        "first": {"label": first.label, **(first.evidence or {})},
+                        "second": verdict.evidence,
+                    },
+                ),
+            )
