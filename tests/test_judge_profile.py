@@ -80,9 +80,8 @@ def test_profile_then_corrected_report(runner, judged, tmp_path):
     assert rows[("helpfulness", "safe", "alpaca")]["corrected"] == ""  # exact match: no judge involved
     md = (out / "scores.md").read_text()
     assert "use profile keyword (judge keyword, in-sample estimate on 10 labelled answers" in md
-    assert (
-        "Lang & Reiczigel (2014)" in md and "Lang &amp; Reiczigel (2014)" in (out / "index.html").read_text()
-    )
+    assert "Lang & Reiczigel (2014)" in md
+    assert "corrected_low" in (out / "index.html").read_text()  # the viewer's score table holds the columns
 
 
 def test_no_profile_says_the_judge_is_assumed_perfect(runner, judged, tmp_path):
