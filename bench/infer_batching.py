@@ -32,19 +32,19 @@ from tinysetup import build_store  # noqa: E402
 from saftool.io import read_records  # noqa: E402
 from saftool.presets import resolve_config  # noqa: E402
 from saftool.records import GenerationConfig, Item  # noqa: E402
-from saftool.runtimes import RuntimeOptions  # noqa: E402
+from saftool.runtimes import Prompt, RuntimeOptions  # noqa: E402
 from saftool.runtimes.hf import HFRuntime  # noqa: E402
 from saftool.template import format_prompt  # noqa: E402
 from saftool.train import train  # noqa: E402
 
 
-def study_loop(model, tok, prompts: list[str], max_new_tokens: int) -> tuple[list[str], int]:
-    """The study's generation: `model.generate` on one prompt at a time."""
+def study_loop(model, tok, prompts: list[Prompt], max_new_tokens: int) -> tuple[list[str], int]:
+    """The study's generation: `model.generate` on one Alpaca prompt at a time."""
     import torch
 
     texts, tokens = [], 0
     for prompt in prompts:
-        enc = tok(prompt, return_tensors="pt")
+        enc = tok(format_prompt(prompt.instruction, prompt.input), return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
         new = out[0, enc["input_ids"].shape[1] :].tolist()
@@ -91,7 +91,7 @@ def main() -> None:
         train("bench", resolve_config("tiny"), store=store)
         model_dir = str(store.model_dir("bench"))
     items = list(read_records(store.eval_path("bench-eval"), Item))
-    prompts = [format_prompt(i.instruction, i.input) for i in items]
+    prompts = [Prompt(i.instruction, i.input) for i in items]
 
     runtime = HFRuntime(model_dir, RuntimeOptions(batch_size=args.batch_size, device="cpu"))
     # the loop runs the runtime's own model and tokenizer: the same weights by construction, loaded once

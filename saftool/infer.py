@@ -1,6 +1,8 @@
 """`infer`: answer evaluation prompts with a trained (or served) model, resumably.
 
-Prompts are formatted with the training template (`template.format_prompt`), answered by a backend
+Prompts are asked in one of `template.TEMPLATES` (alpaca, the study's and the default; chat, the
+model's own chat template; none, the bare instruction): a store model that was tuned in a format is
+asked in it unless told otherwise, with a warning when told otherwise. They are answered by a backend
 from `saftool.runtimes` and written as `Response` records to `store/responses/MODEL/EVAL.jsonl`,
 one appended write per batch. A rerun skips every prompt already answered with the same generation
 config (its hash), so a kill loses at most the batch in flight and nothing is ever duplicated;
@@ -10,24 +12,19 @@ answers made with another generation config are dropped from the file when the n
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from saftool import console
-from saftool.errors import UsageError
+from saftool.errors import SaftoolError, UsageError
 from saftool.hashing import config_hash
 from saftool.hub import ModelSource, resolve_model
-from saftool.io import STDIO, JsonlAppender, read_records, repair_tail, write_records
-from saftool.records import GenerationConfig, Item, Response
-from saftool.runtimes import RUNTIMES, RuntimeOptions
+from saftool.io import STDIO, JsonlAppender, read_json, read_records, repair_tail, write_records
+from saftool.records import GenerationConfig, Item, Response, TrainRun
+from saftool.runtimes import RUNTIMES, Prompt, RuntimeOptions
 from saftool.store import Store, check_name, slug
-from saftool.template import format_prompt
-
-TEMPLATES: dict[str, Callable[[str, str], str]] = {
-    "alpaca": format_prompt,
-    "none": lambda instruction, input: f"{instruction}\n\n{input}" if input else instruction,
-}
+from saftool.template import TEMPLATES
 
 
 @dataclass
@@ -56,16 +53,22 @@ def infer(
     generation: GenerationConfig | None = None,
     batch_size: int | None = None,
     device: str = "auto",
+    max_memory: float = 0.8,
+    decoder: str = "auto",
+    tensor_parallel: int = 1,
+    endpoint: str = "chat",
 ) -> list[InferResult]:
     """Answer the store's eval sets `eval_sets` (and/or `items`, named `items_name`) with `model`.
 
     `model` is a store model name, a local Hugging Face directory or a Hub id `ORG/NAME[@REVISION]`
-    (hf, vllm; see `saftool.hub.resolve_model`), or the served model id (openai). `output` (only with `items`) writes there instead of the store; `-` streams to stdout.
+    (hf, vllm; see `saftool.hub.resolve_model`), or the served model id (openai). `output` (only with
+    `items`) writes there instead of the store; `-` streams to stdout. A `generation` whose template
+    was not set explicitly takes the one the model was tuned in (its train_run.json), else the
+    backend's default (alpaca; chat for an openai chat endpoint). Every bad option or name fails
+    before any weights load and before anything is written.
     """
     store = store or Store()
     generation = generation or GenerationConfig()
-    if generation.template not in TEMPLATES:
-        raise UsageError(f"unknown template {generation.template!r}; choose one of: {', '.join(TEMPLATES)}")
     if not eval_sets and items is None:
         raise UsageError("nothing to answer: give eval set names or input items")
     if output is not None and (eval_sets or items is None):
@@ -77,9 +80,18 @@ def infer(
     ]
     if items is not None:
         sets.append((check_name(items_name, "eval set name"), list(items)))
-    runtime = runtime_cls(
-        str(source.path), RuntimeOptions(batch_size=batch_size, device=device, cache_dir=str(store.cache / "infer"))
+    options = RuntimeOptions(
+        batch_size=batch_size,
+        device=device,
+        cache_dir=str(store.cache / "infer"),
+        max_memory=max_memory,
+        decoder=decoder,
+        tensor_parallel=tensor_parallel,
+        endpoint=endpoint,
     )
+    runtime = runtime_cls(str(source.path), options)
+    tuned = _tuned_format(source) if runtime_cls.loads_model_dir else None
+    generation = prompt_format(runtime, generation, source.id, tuned)
     results = []
     for name, set_items in sets:
         if output is None:
@@ -88,6 +100,45 @@ def infer(
             target = None if output == STDIO else Path(output)
         results.append(_answer(runtime, backend, source, name, set_items, generation, target))
     return results
+
+
+def prompt_format(
+    runtime, generation: GenerationConfig, model: str, tuned: tuple[str, str | None] | None = None
+) -> GenerationConfig:
+    """`generation` with its template settled and checked, and the hash of the template's text set.
+
+    `tuned` is the (template, system message) the model was tuned with: it is the default, and asking
+    in another format is allowed with a warning (it answers, but not as it was taught to).
+    """
+    given = generation.model_fields_set
+    update: dict = {}
+    if "template" not in given:
+        update["template"] = tuned[0] if tuned else runtime.default_template
+        if tuned and update["template"] == "chat" and "system" not in given:
+            update["system"] = tuned[1]
+    generation = generation.model_copy(update=update)
+    if generation.template not in TEMPLATES:
+        raise UsageError(f"unknown template {generation.template!r}; choose one of: {', '.join(TEMPLATES)}")
+    if generation.system is not None and generation.template != "chat":
+        raise UsageError(f"--system is a chat turn: it goes with --template chat, not {generation.template}")
+    text = runtime.prompt_template(generation, model)
+    if tuned and (generation.template, generation.system) != tuned:
+        was = f"--template {tuned[0]}" + (f" --system {tuned[1]!r}" if tuned[1] else "")
+        now = f"--template {generation.template}" + (f" --system {generation.system!r}" if generation.system else "")
+        console.warn(f"{model} was tuned with {was} (train_run.json) but is asked with {now}")
+    return generation.model_copy(update={"template_hash": config_hash(text) if text is not None else None})
+
+
+def _tuned_format(source: ModelSource) -> tuple[str, str | None] | None:
+    """(template, system message) from a trained model's train_run.json, if it has one."""
+    path = source.path / "train_run.json"
+    if not path.is_file():
+        return None
+    try:
+        run = read_json(path, TrainRun)
+    except SaftoolError:
+        return None
+    return run.template, run.system
 
 
 def _answer(runtime, backend, source: ModelSource, eval_set, items, generation, target: Path | None) -> InferResult:
@@ -100,8 +151,7 @@ def _answer(runtime, backend, source: ModelSource, eval_set, items, generation, 
         return InferResult(eval_set, path, 0, len(items), 0, 0.0)
     started = time.monotonic()
     tokens = 0
-    render = TEMPLATES[generation.template]
-    prompts = [render(item.instruction, item.input) for item in todo]
+    prompts = [Prompt(item.instruction, item.input) for item in todo]
     batch_size = runtime.batch_size
     written = 0
     # opened only once there is something to write: a rerun with nothing left leaves the file alone

@@ -1,4 +1,5 @@
-"""One client for every OpenAI-compatible chat endpoint saftool talks to (gen, infer, judge).
+"""One client for every OpenAI-compatible chat endpoint saftool talks to (gen, infer, judge), and for
+the completions endpoint (`ChatRequest.prompt`) that `infer --endpoint completions` uses.
 
 * A content-addressed on-disk cache: the key is a hash of the request (model, messages, decoding
   settings and a caller namespace), never of the API key or URL, so a rerun makes no requests.
@@ -43,22 +44,33 @@ class ChatError(SaftoolError):
 
 @dataclass(frozen=True)
 class ChatRequest:
-    messages: tuple[tuple[str, str], ...]  # (role, content) pairs, hashable
+    messages: tuple[tuple[str, str], ...] = ()  # (role, content) pairs, hashable
     temperature: float = 0.0
     max_tokens: int | None = None
+    top_p: float | None = None  # sent only when set, so requests made before it keep their cache keys
+    seed: int | None = None
+    prompt: str | None = None  # raw text for the completions endpoint instead of chat messages
 
     @classmethod
-    def of(cls, *messages: tuple[str, str], temperature: float = 0.0, max_tokens: int | None = None):
-        return cls(tuple(messages), temperature, max_tokens)
+    def of(
+        cls,
+        *messages: tuple[str, str],
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ):
+        return cls(tuple(messages), temperature, max_tokens, top_p, seed)
 
     def payload(self, model: str) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": role, "content": content} for role, content in self.messages],
-            "temperature": self.temperature,
-        }
-        if self.max_tokens is not None:
-            body["max_tokens"] = self.max_tokens
+        body: dict[str, Any] = {"model": model, "temperature": self.temperature}
+        if self.prompt is not None:
+            body["prompt"] = self.prompt
+        else:
+            body["messages"] = [{"role": role, "content": content} for role, content in self.messages]
+        for key in ("max_tokens", "top_p", "seed"):
+            if getattr(self, key) is not None:
+                body[key] = getattr(self, key)
         return body
 
 
@@ -168,8 +180,12 @@ class ChatClient:
             self.stats.add(requests=1)
             retry_after = None
             try:
-                response = self._client.chat.completions.create(**request.payload(self.model))
-                text = response.choices[0].message.content
+                if request.prompt is not None:
+                    response = self._client.completions.create(**request.payload(self.model))
+                    text = response.choices[0].text
+                else:
+                    response = self._client.chat.completions.create(**request.payload(self.model))
+                    text = response.choices[0].message.content
                 if not isinstance(text, str):
                     raise ValueError("reply has no message content")
                 usage = getattr(response, "usage", None)

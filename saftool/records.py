@@ -105,7 +105,13 @@ class GenerationConfig(BaseModel):
     do_sample: bool = False
     temperature: float = 0.0
     top_p: float = 1.0
-    template: str = Field(default="alpaca", description="Prompt template name.")
+    seed: int | None = Field(default=None, description="Sampling seed (with do_sample); sent to API backends.")
+    template: str = Field(default="alpaca", description="Prompt format: alpaca, chat or none.")
+    template_hash: str | None = Field(
+        default=None,
+        description="Hash of the template's text (for chat, the tokenizer's chat template); null when a server applies its own.",
+    )
+    system: str | None = Field(default=None, description="System message (chat template only).")
 
 
 class Response(BaseModel):

@@ -34,3 +34,26 @@ def chat_messages(instruction: str, input: str | None = "", system: str | None =
     user = f"{instruction}\n\n{input}" if input else instruction
     messages = [{"role": "system", "content": system}] if system else []
     return [*messages, {"role": "user", "content": user}]
+
+
+TEMPLATES = ("alpaca", "chat", "none")
+
+
+def render_text(template: str, instruction: str, input: str | None = "") -> str:
+    """The prompt text of a text template: `alpaca` (the study's) or `none` (the bare instruction, then
+    the input below it, as `chat_messages` puts it in the user turn)."""
+    if template == "alpaca":
+        return format_prompt(instruction, input)
+    return f"{instruction}\n\n{input}" if input else instruction
+
+
+def template_text(template: str, chat_template: str | None = None) -> str:
+    """The text that decides how prompts look, hashed into the generation config: Alpaca's two prompts,
+    the tokenizer's chat template, or the rule of `none`."""
+    if template == "alpaca":
+        return PROMPT_WITH_INPUT + PROMPT_NO_INPUT
+    if template == "chat":
+        if not chat_template:
+            raise ValueError("a chat prompt needs the tokenizer's chat template")
+        return chat_template
+    return "{instruction}\n\n{input}"

@@ -1,4 +1,5 @@
-"""An OpenAI chat-completions server on 127.0.0.1 for tests: real HTTP, real JSON, injectable faults.
+"""An OpenAI chat-completions (and completions) server on 127.0.0.1 for tests: real HTTP, real JSON,
+injectable faults.
 
     with FakeChatServer(reply=lambda body: "Yes") as server:
         server.inject("429", "500", "slow", "malformed")   # consumed one per request, in order
@@ -23,7 +24,8 @@ FAULTS = ("429", "500", "503", "slow", "malformed", "empty", "drop")
 
 
 def default_reply(body: dict[str, Any]) -> str:
-    return body["messages"][-1]["content"][::-1]
+    """The last user message (chat) or the prompt (completions), reversed."""
+    return (body["prompt"] if "prompt" in body else body["messages"][-1]["content"])[::-1]
 
 
 class FakeChatServer(LoopbackServer):
@@ -78,7 +80,8 @@ class FakeChatServer(LoopbackServer):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                chat = self.path.rstrip("/").endswith("/chat/completions")
+                if not chat and not self.path.rstrip("/").endswith("/completions"):
                     self._send(404, b'{"error": {"message": "not found"}}')
                     return
                 body = json.loads(raw)
@@ -97,22 +100,31 @@ class FakeChatServer(LoopbackServer):
                     self._send(200, b'{"id": "x", "choices": [{"message": ')
                     return
                 if fault == "empty":
-                    self._send(200, json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode())
+                    self._send(
+                        200, json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode()
+                    )
                     return
                 if fault == "drop":
                     self.close_connection = True
                     self.connection.close()
                     return
                 text = server.reply(body)
-                prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+                sent = body.get("prompt") or " ".join(m["content"] for m in body.get("messages", []))
+                prompt_tokens = len(sent.split())
+                if chat:
+                    choice = {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                else:
+                    choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
                 completion = {
-                    "id": f"chatcmpl-{server.requests}",
-                    "object": "chat.completion",
+                    "id": f"cmpl-{server.requests}",
+                    "object": "chat.completion" if chat else "text_completion",
                     "created": 0,
                     "model": body.get("model", "fake"),
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                    ],
+                    "choices": [choice],
                     "usage": {
                         "prompt_tokens": prompt_tokens,
                         "completion_tokens": len(text.split()),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from saftool.errors import UsageError
@@ -7,7 +9,7 @@ from saftool.infer import infer
 from saftool.io import read_records
 from saftool.presets import resolve_config
 from saftool.records import GenerationConfig, Response
-from saftool.runtimes import RuntimeOptions
+from saftool.runtimes import Prompt, RuntimeOptions
 from saftool.runtimes.hf import HFRuntime
 from saftool.store import Store
 from saftool.template import format_prompt
@@ -40,7 +42,7 @@ def _responses(store: Store, eval_set: str = "ev") -> list[Response]:
 
 def test_batched_greedy_equals_one_prompt_at_a_time(trained):
     runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=8))
-    prompts = [format_prompt(i.instruction, i.input) for i in eval_items(16)]
+    prompts = [Prompt(i.instruction, i.input) for i in eval_items(16)]
     gen = GenerationConfig(max_new_tokens=24)
     batched = dict(runtime.generate(prompts, gen))
     runtime.batch_size = 1
@@ -57,7 +59,7 @@ def _generate_one_at_a_time(runtime, prompts, max_new_tokens):
 
     tok, model, answers = runtime.tokenizer, runtime.model, []
     for prompt in prompts:
-        enc = tok(prompt, return_tensors="pt")
+        enc = tok(format_prompt(prompt.instruction, prompt.input), return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
@@ -74,7 +76,7 @@ def test_slot_decoder_equals_generate_one_prompt_at_a_time(trained, monkeypatch)
     from saftool.runtimes import hf
 
     runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=4))
-    prompts = [format_prompt(i.instruction, i.input) for i in eval_items(16)]
+    prompts = [Prompt(i.instruction, i.input) for i in eval_items(16)]
     monkeypatch.setattr(hf, "PREFILL_GROUP", 3)
     monkeypatch.setattr(hf, "ATTN_ROWS", 3)
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=20)))
@@ -83,7 +85,7 @@ def test_slot_decoder_equals_generate_one_prompt_at_a_time(trained, monkeypatch)
     )
     # the generic loop (models the slot decoder does not know) gives the same answers, from the
     # same model after the slot decoder fused its projections
-    monkeypatch.setattr(hf, "_llama_like", lambda model: False)
+    monkeypatch.setattr(hf, "_llama_like", lambda config: False)
     generic = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=20)))
     assert [generic[i].text for i in range(len(prompts))] == [got[i].text for i in range(len(prompts))]
 
@@ -113,7 +115,7 @@ def test_slot_decoder_with_grouped_query_heads(trained, tmp_path, monkeypatch):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(source / name, tmp_path / name)
     runtime = HFRuntime(str(tmp_path), RuntimeOptions(batch_size=4))
-    prompts = [format_prompt(i.instruction, i.input) for i in eval_items(8)]
+    prompts = [Prompt(i.instruction, i.input) for i in eval_items(8)]
     monkeypatch.setattr(hf, "ATTN_ROWS", 3)
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=16)))
     assert [(got[i].text, got[i].completion_tokens) for i in range(len(prompts))] == _generate_one_at_a_time(
@@ -165,22 +167,67 @@ def test_interrupted_infer_resumes_without_duplicates(store, monkeypatch):
 
 def test_items_to_stdout_and_a_local_model_directory(store, capsys):
     items = eval_items(4)
-    infer(str(store.model_dir("m")), items=items, output="-", store=store, generation=GenerationConfig(max_new_tokens=4))
+    infer(
+        str(store.model_dir("m")),
+        items=items,
+        output="-",
+        store=store,
+        generation=GenerationConfig(max_new_tokens=4),
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(items)
     assert Response.model_validate_json(lines[0]).model == "m"
 
 
 def test_openai_backend_against_a_fake_server(store, fake_openai):
+    """A chat endpoint gets the bare instruction (the server applies the chat template): no Alpaca
+    wrapping a second time. A rerun costs no request."""
     [result] = infer("served-model", ["ev"], store=store, backend="openai", batch_size=4)
     rows = list(read_records(store.responses_path("served-model", "ev"), Response))
     assert result.answered == 18 and {r.backend for r in rows} == {"openai"}
+    assert {(r.generation.template, r.generation.template_hash) for r in rows} == {("chat", None)}
     by_id = {i.id: i for i in eval_items(12)}
-    for r in rows:  # the fake answers with the user message reversed: the Alpaca prompt went out
-        assert r.response == format_prompt(by_id[r.id].instruction, by_id[r.id].input)[::-1].strip()
+    for r in rows:  # the fake answers with the user message reversed
+        item = by_id[r.id]
+        assert (
+            r.response
+            == (f"{item.instruction}\n\n{item.input}" if item.input else item.instruction)[::-1].strip()
+        )
+    assert all(len(body["messages"]) == 1 for body in fake_openai.bodies)
     requests = fake_openai.requests
     assert infer("served-model", ["ev"], store=store, backend="openai")[0].answered == 0
     assert fake_openai.requests == requests
+
+
+def test_openai_system_message_sampling_and_the_completions_endpoint(store, fake_openai):
+    """--system goes out as a system turn; temperature, top_p and seed are sent and key the cache;
+    --endpoint completions sends the rendered Alpaca prompt to /v1/completions."""
+    items = eval_items(2)[:2]
+    sampled = GenerationConfig(
+        template="chat", system="Be brief.", do_sample=True, temperature=0.7, top_p=0.9, seed=3
+    )
+    ask = partial(infer, "served", items=items, store=store, backend="openai")
+    ask(output="-", generation=sampled)
+    first = fake_openai.bodies[-1]
+    assert first["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert (first["temperature"], first["top_p"], first["seed"]) == (0.7, 0.9, 3)
+    sent = fake_openai.requests
+    ask(output="-", generation=sampled)
+    assert fake_openai.requests == sent  # cached
+    ask(output="-", generation=sampled.model_copy(update={"seed": 4}))
+    assert fake_openai.requests == sent + 2  # another seed is another request
+    ask(output=str(store.root / "out.jsonl"), endpoint="completions")
+    rows = list(read_records(store.root / "out.jsonl", Response))
+    assert {r.generation.template for r in rows} == {"alpaca"} and rows[0].generation.template_hash
+    by_id = {i.id: i for i in items}
+    assert all(
+        r.response == format_prompt(by_id[r.id].instruction, by_id[r.id].input)[::-1].strip() for r in rows
+    )
+    assert "prompt" in fake_openai.bodies[-1] and "messages" not in fake_openai.bodies[-1]
+    with pytest.raises(UsageError, match="--template alpaca: a chat endpoint wraps every prompt"):
+        ask(output="-", generation=GenerationConfig(template="alpaca"))
+    with pytest.raises(UsageError, match="--template chat with --endpoint completions"):
+        ask(output="-", endpoint="completions", generation=GenerationConfig(template="chat"))
 
 
 def test_bad_names(store):
@@ -203,14 +250,18 @@ def test_vllm_without_the_package_gives_the_install_line(store):
         infer("m", ["ev"], store=store, backend="vllm")
 
 
-def test_prompts_longer_than_the_context_keep_their_end(tmp_path):
-    """A prompt past the model's context is cut from the left, so the answer still gets its room."""
-    from saftool.runtimes.hf import HFRuntime
+def test_prompts_longer_than_the_context_keep_their_head_and_end():
+    """A prompt past the model's context loses its middle: the head (BOS, the template's preamble)
+    and the end stay, and the answer still gets its room."""
+    from saftool.runtimes.local import Encoded, fit_context
 
-    runtime = HFRuntime.__new__(HFRuntime)
-    runtime.model = type("M", (), {"config": type("C", (), {"max_position_embeddings": 10})()})()
-    kept = runtime._fit_context([list(range(20)), [1, 2, 3]], max_new_tokens=4)
-    assert kept == [list(range(14, 20)), [1, 2, 3]]
+    kept = fit_context([Encoded(list(range(20)), 2), Encoded([1, 2, 3], 1)], context=10, max_new_tokens=4)
+    assert kept == [[0, 1, 16, 17, 18, 19], [1, 2, 3]]
+    # a head longer than half the room keeps only its first token (BOS)
+    assert fit_context([Encoded(list(range(20)), 5)], context=10, max_new_tokens=4) == [
+        [0, 15, 16, 17, 18, 19]
+    ]
+    assert fit_context([Encoded(list(range(20)), 2)], context=None, max_new_tokens=4) == [list(range(20))]
 
 
 def test_model_dirs_the_local_backends_open(tmp_path, monkeypatch):
@@ -234,7 +285,9 @@ def test_model_dirs_the_local_backends_open(tmp_path, monkeypatch):
         open_model_dir(str(adapter))
     (adapter / "adapter_model.safetensors").write_bytes(b"")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(UsageError, match="org/base is not in the Hugging Face cache .* `hf download org/base`"):
+    with pytest.raises(
+        UsageError, match="org/base is not in the Hugging Face cache .* `hf download org/base`"
+    ):
         open_model_dir(str(adapter))
     snapshot = cache_model(tmp_path / "hf", "org/base", full)
     opened = open_model_dir(str(adapter))
@@ -266,5 +319,52 @@ def test_vllm_refuses_the_cpu(tmp_path):
     from saftool.runtimes import RuntimeOptions
     from saftool.runtimes.vllm import VLLMRuntime
 
-    with pytest.raises(UsageError, match="the vllm backend runs on a GPU only; use --backend hf for --device cpu"):
+    with pytest.raises(
+        UsageError, match="the vllm backend runs on a GPU only; use --backend hf for --device cpu"
+    ):
         VLLMRuntime(str(tmp_path), RuntimeOptions(device="cpu"))
+
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def test_a_model_tuned_in_chat_format_is_asked_in_it(store, tmp_path, capsys):
+    """train_run.json's template and system message are the default; asking otherwise warns. The
+    template's text and the system message are in the generation config, so changing either re-answers."""
+    import json
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    chat_dir = store.models / "chatty"
+    shutil.copytree(store.model_dir("m"), chat_dir)
+    tok = AutoTokenizer.from_pretrained(chat_dir)
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(chat_dir)
+    run = json.loads((chat_dir / "train_run.json").read_text())
+    (chat_dir / "train_run.json").write_text(json.dumps({**run, "template": "chat", "system": "Be safe."}))
+    gen = GenerationConfig(max_new_tokens=4)
+    [result] = infer("chatty", ["ev"], store=store, generation=gen)
+    rows = list(read_records(store.responses_path("chatty", "ev"), Response))
+    assert {(r.generation.template, r.generation.system) for r in rows} == {("chat", "Be safe.")}
+    assert "was tuned with" not in capsys.readouterr().err
+    [again] = infer(
+        "chatty", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=4, template="alpaca")
+    )
+    assert again.answered == 18  # another template: every prompt answered again
+    assert (
+        "chatty was tuned with --template chat --system 'Be safe.' (train_run.json) but is asked with --template alpaca"
+        in capsys.readouterr().err
+    )
+    hashes = {
+        r.generation.template_hash for r in read_records(store.responses_path("chatty", "ev"), Response)
+    }
+    tok.chat_template = CHAT_TEMPLATE.replace("<|assistant|>", "<|bot|>")
+    tok.save_pretrained(chat_dir)
+    [changed] = infer("chatty", ["ev"], store=store, generation=gen)
+    assert changed.answered == 18 and changed.skipped == 0  # an edited chat template is another config
+    new = {r.generation.template_hash for r in read_records(store.responses_path("chatty", "ev"), Response)}
+    assert new.isdisjoint(hashes)

@@ -17,7 +17,21 @@ def infer(
     sample: bool = typer.Option(False, "--sample", help="Sample instead of greedy decoding."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (with --sample)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (with --sample)."),
-    template: str = typer.Option("alpaca", "--template", help="alpaca (the training template) or none (raw instruction)."),
+    seed: int = typer.Option(None, "--seed", help="Sampling seed (with --sample); also sent to API backends."),
+    template: str = typer.Option(
+        None,
+        "--template",
+        help="alpaca (the study's), chat (the tokenizer's own chat template) or none (the bare instruction) "
+        "[default: the format the store model was tuned in, else alpaca; chat for --backend openai].",
+        show_default=False,
+    ),
+    system: str = typer.Option(None, "--system", help="System message (with --template chat)."),
+    endpoint: str = typer.Option(
+        "chat",
+        "--endpoint",
+        help="openai: chat (messages, rendered by the server's chat template) or completions (the raw "
+        "alpaca/none text, for base models served without a chat template).",
+    ),
     batch_size: int = typer.Option(
         None,
         "--batch-size",
@@ -26,11 +40,24 @@ def infer(
         "concurrent requests), also answers per write, so the most a kill loses [default: the backend's].",
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (hf; vllm runs on cuda only)."),
+    max_memory: float = typer.Option(
+        0.8,
+        "--max-memory",
+        help="Share of the free GPU (or host) memory the KV cache may take (hf; vllm: weights and cache).",
+    ),
+    decoder: str = typer.Option(
+        "auto",
+        "--decoder",
+        help="hf greedy path: auto (slots for Llama on the CPU, loop for other models on the CPU, paged on CUDA), "
+        "slots (saftool's Llama decoder), paged (transformers' generate_batch) or loop.",
+    ),
+    tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, help="vllm: GPUs to split the model over."),
 ) -> None:
     """Answer prompts and write response records to store/responses/MODEL/EVAL.jsonl.
 
-    Greedy by default, stopping at EOS; prompts use the training template. A rerun skips prompts
-    already answered with the same generation config, so an interrupted run just continues.
+    Greedy by default, stopping at the tokenizer's EOS and every stop token in the model's
+    generation_config. A rerun skips prompts already answered with the same generation config
+    (template and system message included), so an interrupted run just continues.
 
     Examples:
 
@@ -39,6 +66,8 @@ def infer(
       saftool infer --model ./my-llama -i prompts.jsonl -o -
 
       HF_HUB_OFFLINE=1 saftool infer --model meta-llama/Llama-2-7b-hf --eval advbench
+
+      saftool infer --model meta-llama/Llama-3.1-8B-Instruct --template chat --system "Be brief." --eval advbench
 
       saftool infer --backend openai --model gpt-4o-mini --eval heldout-harmful
     """
@@ -54,13 +83,12 @@ def infer(
     names = [n.strip() for n in eval_sets.split(",") if n.strip()] if eval_sets else []
     if input is None and not names:
         raise UsageError("give --eval NAME[,NAME...] or -i FILE|-")
-    generation = GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=sample,
-        temperature=temperature if sample else 0.0,
-        top_p=top_p if sample else 1.0,
-        template=template,
-    )
+    settings = {"max_new_tokens": max_new_tokens, "do_sample": sample, "seed": seed if sample else None}
+    if sample:
+        settings.update(temperature=temperature, top_p=top_p)
+    # only what was given: an unset template means "as the model was tuned", decided by the library
+    settings.update({k: v for k, v in {"template": template, "system": system}.items() if v is not None})
+    generation = GenerationConfig(**settings)
     items = read_records(input, Item) if input is not None else None
     items_name = name or ("stdin" if input in (None, "-") else Path(input).stem)
     results = infer_lib(
@@ -74,6 +102,10 @@ def infer(
         generation=generation,
         batch_size=batch_size,
         device=device,
+        max_memory=max_memory,
+        decoder=decoder,
+        tensor_parallel=tensor_parallel,
+        endpoint=endpoint,
     )
     for r in results:
         console.info(

@@ -26,10 +26,22 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class Prompt:
+    """One item to answer; each runtime renders it in the run's template (`GenerationConfig.template`)."""
+
+    instruction: str
+    input: str = ""
+
+
+@dataclass(frozen=True)
 class RuntimeOptions:
     batch_size: int | None = None  # None: the backend's default
     device: str = "auto"  # auto, cpu or cuda (local backends)
     cache_dir: str | None = None  # API response cache (openai)
+    max_memory: float = 0.8  # share of the free device memory the KV cache may take (hf, vllm)
+    decoder: str = "auto"  # hf greedy path: auto, slots, paged (transformers' generate_batch) or loop
+    tensor_parallel: int = 1  # GPUs one vllm model is split over
+    endpoint: str = "chat"  # openai: chat (messages; the server's chat template) or completions (raw text)
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,41 @@
 """vLLM offline inference (an optional extra: `pip install 'saftool[vllm]'`).
 
 vLLM schedules its own batches; `batch_size` here is how many prompts go to one `generate` call,
-which is also what a kill can lose. A PEFT adapter directory runs as a LoRA request on its base.
+which is also what a kill can lose. Prompts are rendered, tokenized and cut exactly as the hf
+backend does (`saftool.runtimes.local`) and handed over as token ids, so both ask the same thing;
+`max_model_len` is the model's context, so no prompt fails the batch. Generation stops at the same
+stop tokens, in the same dtype as hf (bf16 where the GPU has it, else float32). `max_memory` of the
+free GPU memory goes to vLLM (weights and KV cache), `tensor_parallel` splits the model over that
+many GPUs. A PEFT adapter directory runs as a LoRA request on its base, with `max_lora_rank` from
+the adapter's config. Weights load on the first `generate`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, RuntimeOptions, open_model_dir
+from saftool.runtimes import Completion, Prompt, RuntimeOptions, open_model_dir
+from saftool.runtimes.local import (
+    check_template,
+    context_length,
+    encode_prompts,
+    fit_context,
+    load_tokenizer,
+    model_config,
+    stop_token_ids,
+)
+
+# ranks vLLM's LoRA kernels are built for; an adapter's rank is rounded up to one of them
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 class VLLMRuntime:
     default_batch_size = 512
     loads_model_dir = True
+    default_template = "alpaca"
 
     def __init__(self, model: str, options: RuntimeOptions):
         from saftool.devices import resolve_device
@@ -24,31 +44,80 @@ class VLLMRuntime:
         # request is refused rather than silently run on the GPU; auto means a GPU must be visible
         if options.device == "cpu":
             raise UsageError("the vllm backend runs on a GPU only; use --backend hf for --device cpu")
+        if not 0 < options.max_memory <= 1:
+            raise UsageError(f"--max-memory {options.max_memory:g}: give a share of the free memory, in (0, 1]")
+        if options.tensor_parallel < 1:
+            raise UsageError(f"--tensor-parallel {options.tensor_parallel}: give a number of GPUs, 1 or more")
         resolve_device("cuda" if options.device == "auto" else options.device)
-        local = open_model_dir(model)
-        from vllm import LLM
-
+        self.local = open_model_dir(model)
+        self.options = options
         self.batch_size = options.batch_size or self.default_batch_size
+        self.tokenizer = load_tokenizer(self.local)
+        self.config = model_config(self.local)
+        self.stops = stop_token_ids(self.tokenizer, self.local)
         self.lora = None
-        if local.base is None:
-            self.llm = LLM(model=str(local.path), trust_remote_code=False)
-        else:
-            from vllm.lora.request import LoRARequest
+        self._llm = None
 
-            self.llm = LLM(model=str(local.base.path), tokenizer=local.tokenizer, enable_lora=True, trust_remote_code=False)
-            self.lora = LoRARequest("adapter", 1, str(local.path))
+    def engine_args(self, free_bytes: int, total_bytes: int, dtype_name: str) -> dict:
+        """The `vllm.LLM` arguments for this model, given the GPU's free and total memory."""
+        local = self.local
+        args = {
+            "model": str(local.base.path if local.base else local.path),
+            "tokenizer": local.tokenizer,
+            "dtype": dtype_name,
+            "trust_remote_code": False,
+            "tensor_parallel_size": self.options.tensor_parallel,
+            # vLLM's share is of the whole card; max_memory is of what is free beside other processes
+            "gpu_memory_utilization": round(self.options.max_memory * free_bytes / total_bytes, 4),
+            "max_model_len": context_length(self.config),
+        }
+        if local.base is not None:
+            rank = json.loads((local.path / "adapter_config.json").read_text(encoding="utf-8")).get("r", 8)
+            args["enable_lora"] = True
+            args["max_lora_rank"] = next((r for r in LORA_RANKS if r >= rank), rank)
+        return args
 
-    def generate(self, prompts: Sequence[str], generation: GenerationConfig) -> Iterator[tuple[int, Completion]]:
+    @property
+    def llm(self):
+        if self._llm is None:
+            import torch
+            from vllm import LLM
+
+            from saftool.runtimes.hf import local_dtype
+
+            free, total = torch.cuda.mem_get_info()
+            dtype = str(local_dtype(True)).removeprefix("torch.")
+            self._llm = LLM(**self.engine_args(free, total, dtype))
+            if self.local.base is not None:
+                from vllm.lora.request import LoRARequest
+
+                self.lora = LoRARequest("adapter", 1, str(self.local.path))
+        return self._llm
+
+    def prompt_template(self, generation: GenerationConfig, model: str) -> str:
+        return check_template(self.tokenizer, generation, model)
+
+    def sampling_params(self, generation: GenerationConfig):
         from vllm import SamplingParams
 
-        params = SamplingParams(
+        return SamplingParams(
             max_tokens=generation.max_new_tokens,
             temperature=generation.temperature if generation.do_sample else 0.0,
             top_p=generation.top_p if generation.do_sample else 1.0,
+            seed=generation.seed if generation.do_sample else None,
+            stop_token_ids=list(self.stops),
+            skip_special_tokens=True,
         )
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = list(prompts[start : start + self.batch_size])
-            outputs = self.llm.generate(chunk, params, lora_request=self.lora, use_tqdm=False)
+
+    def generate(self, prompts: Sequence[Prompt], generation: GenerationConfig) -> Iterator[tuple[int, Completion]]:
+        encoded = fit_context(
+            encode_prompts(self.tokenizer, prompts, generation), context_length(self.config), generation.max_new_tokens
+        )
+        params = self.sampling_params(generation)
+        llm = self.llm
+        for start in range(0, len(encoded), self.batch_size):
+            chunk = [{"prompt_token_ids": ids} for ids in encoded[start : start + self.batch_size]]
+            outputs = llm.generate(chunk, params, lora_request=self.lora, use_tqdm=False)
             for offset, out in enumerate(outputs):
                 best = out.outputs[0]
                 yield start + offset, Completion(best.text.strip(), len(out.prompt_token_ids), len(best.token_ids))

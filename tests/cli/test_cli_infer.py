@@ -25,7 +25,8 @@ def model_store(tmp_path_factory) -> Store:
 
 def test_infer_eval_sets_into_the_store(runner, model_store):
     result = runner.invoke(
-        app, ["--store", str(model_store.root), "infer", "--model", "m", "--eval", "ev", "--max-new-tokens", "4"]
+        app,
+        ["--store", str(model_store.root), "infer", "--model", "m", "--eval", "ev", "--max-new-tokens", "4"],
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
@@ -37,7 +38,19 @@ def test_infer_stdin_to_stdout(runner, model_store):
     stdin = "".join(to_json_line(i) + "\n" for i in eval_items(2))
     result = runner.invoke(
         app,
-        ["--store", str(model_store.root), "infer", "--model", "m", "-i", "-", "-o", "-", "--max-new-tokens", "3"],
+        [
+            "--store",
+            str(model_store.root),
+            "infer",
+            "--model",
+            "m",
+            "-i",
+            "-",
+            "-o",
+            "-",
+            "--max-new-tokens",
+            "3",
+        ],
         input=stdin,
     )
     assert result.exit_code == 0, result.output
@@ -52,13 +65,17 @@ def test_infer_errors(runner, model_store):
     result = runner.invoke(app, [*base, "--model", "nope", "--eval", "ev"])
     assert result.exit_code == 2 and result.stderr == "error: unknown model 'nope'; known: m\n"
     result = runner.invoke(app, [*base, "--model", "m", "--eval", "ev", "--device", "tpu"])
-    assert result.exit_code == 2 and result.stderr == "error: unknown device 'tpu'; choose one of: auto, cpu, cuda\n"
+    assert (
+        result.exit_code == 2
+        and result.stderr == "error: unknown device 'tpu'; choose one of: auto, cpu, cuda\n"
+    )
 
 
 def test_a_hub_id_missing_from_the_offline_cache(runner, model_store, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     result = runner.invoke(
-        app, ["--store", str(model_store.root), "infer", "--model", "meta-llama/Llama-2-7b-hf@v2", "--eval", "ev"]
+        app,
+        ["--store", str(model_store.root), "infer", "--model", "meta-llama/Llama-2-7b-hf@v2", "--eval", "ev"],
     )
     assert result.exit_code == 2
     assert result.stderr == (
@@ -73,7 +90,36 @@ def test_a_shell_pipeline(model_store, tmp_path):
     items = "".join(to_json_line(i) + "\n" for i in eval_items(2))
     proc = subprocess.run(
         f"{sys.executable} -m saftool --store {model_store.root} infer --model m -i - -o - --max-new-tokens 2 | wc -l",
-        shell=True, input=items, capture_output=True, text=True, timeout=120,
+        shell=True,
+        input=items,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "3"
+
+
+def test_prompt_format_errors_come_before_any_model_loads(runner, model_store, monkeypatch):
+    """--template chat on a tokenizer without one, --system outside chat: one line, exit 2, nothing
+    written, and the weights never loaded."""
+    from transformers import AutoModelForCausalLM
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("weights loaded")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_loading)
+    base = ["--store", str(model_store.root), "infer", "--model", "m", "--eval", "ev"]
+    written = sorted((p, p.read_bytes()) for p in model_store.responses.rglob("*") if p.is_file())
+    result = runner.invoke(app, [*base, "--template", "chat"])
+    assert result.exit_code == 2 and result.stderr == (
+        "error: --template chat: m has no chat template (none in its tokenizer_config.json or "
+        "chat_template.jinja); use --template alpaca or none\n"
+    )
+    result = runner.invoke(app, [*base, "--system", "Be brief."])
+    assert result.exit_code == 2
+    assert result.stderr == "error: --system is a chat turn: it goes with --template chat, not alpaca\n"
+    result = runner.invoke(app, [*base, "--template", "llama"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown template 'llama'; choose one of: alpaca, chat, none\n"
+    assert sorted((p, p.read_bytes()) for p in model_store.responses.rglob("*") if p.is_file()) == written
