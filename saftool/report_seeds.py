@@ -120,14 +120,14 @@ def seed_members(store: Store, models: list[str]) -> dict[str, Member]:
 def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
     """Mean and the 95% t-interval over seeds (Student's t, k - 1 degrees of freedom), clipped to
     [0, 100]; no interval for one value."""
-    from scipy.stats import t
-
     k = len(values)
     mean = math.fsum(values) / k
     if k < 2:
         return mean, None, None
+    from scipy.special import stdtrit  # Student t quantile; scipy.stats would take seconds to import
+
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (k - 1))
-    half = float(t.ppf(0.975, k - 1)) * sd / math.sqrt(k)
+    half = float(stdtrit(k - 1, 0.975)) * sd / math.sqrt(k)
     return mean, max(0.0, mean - half), min(100.0, mean + half)
 
 

@@ -246,10 +246,13 @@ def viewer_data(
     pairs: dict[tuple[str, str], list[list[int]]] = {}
     for row in _rows(con, v.judge_pairs(con)):
         matrix = pairs.setdefault((row["judge_a"], row["judge_b"]), [[0] * len(v.LABELS) for _ in v.LABELS])
-        matrix[label_code[row["label_a"]]][label_code[row["label_b"]]] += row["n"]
+        if row["label_a"] in label_code and row["label_b"] in label_code:  # piped files may hold others
+            matrix[label_code[row["label_a"]]][label_code[row["label_b"]]] += row["n"]
     judge_pairs = []
     for (a, b), matrix in pairs.items():
         n = sum(map(sum, matrix))
+        if n == 0:
+            continue
         judge_pairs.append(
             {
                 "a": a,
