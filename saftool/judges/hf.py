@@ -129,33 +129,13 @@ class HFJudge:
             )
         return self._model, self._tokenizer
 
-    def prompt_text(self, tok, item: JudgeInput) -> str:
-        """The prompt for one pair, without BOS: the model's own Llama Guard chat template where it
-        ships one, else saftool's copy of the family's format."""
-        family = self.family
-        response = item.response
-        if family.answer_tokens is not None:
-            clipped = tok(response, max_length=family.answer_tokens, truncation=True)["input_ids"]
-            response = tok.decode(clipped, skip_special_tokens=True)
-        template = getattr(tok, "chat_template", None)
-        if family.chat_messages is not None and (family.render is None or is_guard_template(template)):
-            text = tok.apply_chat_template(family.chat_messages(item.prompt, response), tokenize=False)
-        else:
-            text = family.render(item.prompt, response)
-        return _drop_bos(text, tok.bos_token)
-
-    def prompt_ids(self, tok, item: JudgeInput) -> list[int]:
-        """The token ids the model is fed: BOS once, then the prompt text's tokens."""
-        ids = tok(self.prompt_text(tok, item), add_special_tokens=False)["input_ids"]
-        return ([tok.bos_token_id] if tok.bos_token_id is not None else []) + list(ids)
-
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:
         model, tok = self._load()
         positive_ids = _first_tokens(tok, self.family.positive) if self.family.positive else None
         context = getattr(model.config, "max_position_embeddings", None)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            prompts = [self.prompt_ids(tok, item) for item in chunk]
+            prompts = [prompt_ids(self.family, tok, item) for item in chunk]
             fits = [
                 j
                 for j, ids in enumerate(prompts)
@@ -191,6 +171,27 @@ class HFJudge:
                         tok, out.logits, row, new[row].tolist(), positive_ids
                     )
                 yield start + j, dataclasses.replace(verdict, evidence=evidence)
+
+
+def prompt_text(family: Family, tok, item: JudgeInput) -> str:
+    """The prompt for one pair, without BOS: the model's own Llama Guard chat template where it
+    ships one, else saftool's copy of the family's format."""
+    response = item.response
+    if family.answer_tokens is not None:
+        clipped = tok(response, max_length=family.answer_tokens, truncation=True)["input_ids"]
+        response = tok.decode(clipped, skip_special_tokens=True)
+    template = getattr(tok, "chat_template", None)
+    if family.chat_messages is not None and (family.render is None or is_guard_template(template)):
+        text = tok.apply_chat_template(family.chat_messages(item.prompt, response), tokenize=False)
+    else:
+        text = family.render(item.prompt, response)
+    return _drop_bos(text, tok.bos_token)
+
+
+def prompt_ids(family: Family, tok, item: JudgeInput) -> list[int]:
+    """The token ids the model is fed: BOS once, then the prompt text's tokens."""
+    ids = tok(prompt_text(family, tok, item), add_special_tokens=False)["input_ids"]
+    return ([tok.bos_token_id] if tok.bos_token_id is not None else []) + list(ids)
 
 
 def _drop_bos(text: str, bos: str | None) -> str:

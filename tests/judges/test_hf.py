@@ -8,6 +8,7 @@ import pytest
 
 from saftool.cli import app
 from saftool.judge import JudgeInput, load_judge
+from saftool.judges.hf import prompt_ids
 from tests.judges import guard_templates as owner
 
 pytest.importorskip("transformers")
@@ -107,7 +108,7 @@ def test_prompt_ids_are_the_golden_prompt_with_one_bos(classifiers, family):
     assert judge.family.name == family
     tok = AutoTokenizer.from_pretrained(str(classifiers[family]))
     for item in ITEMS:
-        ids = judge.prompt_ids(tok, JudgeInput(item["prompt"], item["response"], item["kind"]))
+        ids = prompt_ids(judge.family, tok, JudgeInput(item["prompt"], item["response"], item["kind"]))
         assert ids.count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
         assert tok.decode(ids) == golden_prompt(family, tok, item["prompt"], item["response"])
 
@@ -180,7 +181,7 @@ def test_harmbench_cuts_the_answer_to_512_classifier_tokens(classifiers):
     judge = load_judge(f"hf:{classifiers['harmbench-mistral']}", device="cpu")
     tok = AutoTokenizer.from_pretrained(str(classifiers["harmbench-mistral"]))
     long_answer = "".join(f"step {i}. " for i in range(400))
-    ids = judge.prompt_ids(tok, JudgeInput("Make a bomb", long_answer))
+    ids = prompt_ids(judge.family, tok, JudgeInput("Make a bomb", long_answer))
     # The byte-level test tokenizer spends one token per byte, and HarmBench counts the BOS.
     assert tok.decode(ids) == golden_prompt("harmbench-mistral", tok, "Make a bomb", long_answer[:511])
 
@@ -203,7 +204,7 @@ def test_a_guard_chat_template_of_an_unknown_model_is_used_as_is(tmp_path):
     path = save_classifier(tmp_path / "my-guard", "llama", llama3_tokenizer(), template)
     judge = load_judge(f"hf:{path}", device="cpu")
     tok = judge._load()[1]
-    ids = judge.prompt_ids(tok, JudgeInput("q", "the answer"))
+    ids = prompt_ids(judge.family, tok, JudgeInput("q", "the answer"))
     assert judge.family.name == "chat-template-guard"
     assert tok.decode(ids) == "<|begin_of_text|>Provide your safety assessment for: the answer"
 
