@@ -131,46 +131,48 @@ class HFJudge:
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:
         model, tok = self._load()
-        positive_ids = _first_tokens(tok, self.family.positive) if self.family.positive else None
         context = getattr(model.config, "max_position_embeddings", None)
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
-            prompts = [prompt_ids(self.family, tok, item) for item in chunk]
-            fits = [
-                j
-                for j, ids in enumerate(prompts)
-                if context is None or len(ids) + self.max_new_tokens <= context
-            ]
-            for j in sorted(set(range(len(chunk))) - set(fits)):
-                # Cutting the conversation could cut the harm out of it: no verdict rather than a guess.
-                why = (
-                    f"prompt of {len(prompts[j])} tokens + {self.max_new_tokens} to answer exceeds "
-                    f"the model's {context}"
-                )
-                yield start + j, Verdict("unknown", why, evidence={"family": self.family.name, "error": why})
-            if not fits:
+        prompts = [prompt_ids(self.family, tok, item) for item in items]
+        fits = []
+        for i, ids in enumerate(prompts):
+            if context is None or len(ids) + self.max_new_tokens <= context:
+                fits.append(i)
                 continue
-            enc = tok.pad({"input_ids": [prompts[j] for j in fits]}, return_tensors="pt")
-            with self._torch.no_grad():
-                out = model.generate(
-                    input_ids=enc["input_ids"].to(self._device),
-                    attention_mask=enc["attention_mask"].to(self._device),
-                    max_new_tokens=self.max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=tok.pad_token_id,
-                    output_logits=positive_ids is not None,
-                    return_dict_in_generate=True,
+            # Cutting the conversation could cut the harm out of it: no verdict rather than a guess.
+            why = (
+                f"prompt of {len(ids)} tokens + {self.max_new_tokens} to answer exceeds the model's {context}"
+            )
+            yield i, Verdict("unknown", why, evidence={"family": self.family.name, "error": why})
+        # Batches of similar length waste little on padding; verdicts may come in any order.
+        fits.sort(key=lambda i: len(prompts[i]))
+        for start in range(0, len(fits), self.batch_size):
+            batch = fits[start : start + self.batch_size]
+            yield from self._judge_batch(
+                model, tok, [items[i] for i in batch], [prompts[i] for i in batch], batch
+            )
+
+    def _judge_batch(self, model, tok, items, prompts, indices) -> Iterator[tuple[int, Verdict]]:
+        positive_ids = _first_tokens(tok, self.family.positive) if self.family.positive else None
+        enc = tok.pad({"input_ids": prompts}, return_tensors="pt")
+        with self._torch.no_grad():
+            out = model.generate(
+                input_ids=enc["input_ids"].to(self._device),
+                attention_mask=enc["attention_mask"].to(self._device),
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                output_logits=positive_ids is not None,
+                return_dict_in_generate=True,
+            )
+        new = out.sequences[:, enc["input_ids"].shape[1] :]
+        for row, text in enumerate(tok.batch_decode(new, skip_special_tokens=True)):
+            verdict = self.family.parse(text, items[row].kind)
+            evidence: dict[str, Any] = {"family": self.family.name, **(verdict.evidence or {})}
+            if positive_ids is not None:
+                evidence["p_unsafe"] = _answer_probability(
+                    tok, out.logits, row, new[row].tolist(), positive_ids
                 )
-            new = out.sequences[:, enc["input_ids"].shape[1] :]
-            for row, text in enumerate(tok.batch_decode(new, skip_special_tokens=True)):
-                j = fits[row]
-                verdict = self.family.parse(text, chunk[j].kind)
-                evidence: dict[str, Any] = {"family": self.family.name, **(verdict.evidence or {})}
-                if positive_ids is not None:
-                    evidence["p_unsafe"] = _answer_probability(
-                        tok, out.logits, row, new[row].tolist(), positive_ids
-                    )
-                yield start + j, dataclasses.replace(verdict, evidence=evidence)
+            yield indices[row], dataclasses.replace(verdict, evidence=evidence)
 
 
 def prompt_text(family: Family, tok, item: JudgeInput) -> str:

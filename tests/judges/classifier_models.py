@@ -47,10 +47,17 @@ def llama3_tokenizer():
 
 
 def save_classifier(
-    path: Path, model_type: str, tok, chat_template: str | None = None, seed: int = 0, context: int = 8192
+    path: Path,
+    model_type: str,
+    tok,
+    chat_template: str | None = None,
+    seed: int = 0,
+    context: int = 8192,
+    echo: bool = False,
 ) -> Path:
     """A random-weight `model_type` (llama, mistral) causal LM with `tok` and a `context`-token window,
-    saved as safetensors to `path`."""
+    saved as safetensors to `path`. `echo`: no layers and tied embeddings, so each token predicts
+    itself and the model repeats its prompt's last token (which tells whose prompt a reply answers)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -61,7 +68,8 @@ def save_classifier(
         vocab_size=len(tok),
         hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
+        num_hidden_layers=0 if echo else 2,
+        tie_word_embeddings=echo,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=context,

@@ -209,6 +209,18 @@ def test_a_guard_chat_template_of_an_unknown_model_is_used_as_is(tmp_path):
     assert tok.decode(ids) == "<|begin_of_text|>Provide your safety assessment for: the answer"
 
 
+def test_batches_are_sorted_by_length_and_each_verdict_goes_to_its_own_answer(tmp_path, fed_prompts):
+    from tests.judges.classifier_models import llama3_tokenizer, save_classifier
+
+    template = "Provide your safety assessment for: {{ messages[-1]['content'] }}"
+    path = save_classifier(tmp_path / "echo-guard", "llama", llama3_tokenizer(), template, echo=True)
+    judge = load_judge(f"hf:{path}", device="cpu", batch_size=2, max_new_tokens=3)
+    answers = ["a" * 50, "b", "c" * 20]
+    out = dict(judge.judge([JudgeInput("q", answer) for answer in answers]))
+    assert {i: v.evidence["raw"] for i, v in out.items()} == {0: "aaa", 1: "bbb", 2: "ccc"}
+    assert [len(ids) for ids in fed_prompts] == sorted(len(ids) for ids in fed_prompts)
+
+
 def test_p_unsafe_is_read_where_the_reply_starts():
     import torch
 
