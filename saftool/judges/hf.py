@@ -110,8 +110,11 @@ class HFJudge:
         if self._model is None:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
             from saftool.devices import resolve_device
+
+            hf_logging.disable_progress_bar()  # its weight-loading bar would land in pipes; saftool owns stderr
 
             device = "cuda" if resolve_device(self._device or "auto") else "cpu"
             tok = AutoTokenizer.from_pretrained(str(self.path), trust_remote_code=False)
