@@ -6,99 +6,26 @@ import math
 import pytest
 
 from saftool.errors import UsageError
-from saftool.io import write_json, write_records
+from saftool.io import write_json
 from saftool.judge import judge_store, load_judge
 from saftool.report import compute, report
 from saftool.report_seeds import seed_members, t_interval
 from saftool.store import Store
-from tests.storefix import COMPLY, REFUSE
-
-# model -> (mix, seed, refusals of 10 harmful prompts, refusals of 10 benign ones)
-MODELS = {
-    "alpaca-s0": ("alpaca", 0, 1, 0),
-    "alpaca-s1": ("alpaca", 1, 2, 1),
-    "alpaca-s2": ("alpaca", 2, 0, 0),
-    "harm700-s0": ("harm700", 0, 9, 2),
-    "harm700-s1": ("harm700", 1, 7, 3),
-    "harm700-s2": ("harm700", 2, 8, 1),
-}
-
-
-def _train_run(name: str, mix: str, seed: int, lr: float = 0.003) -> dict:
-    return {
-        "name": name,
-        "mix": mix,
-        "mix_sha256": f"sha-{name}",  # the shuffle differs per seed, so the mix file does too
-        "base_model": "saftool:tiny",
-        "method": "full",
-        "preset": "tiny",
-        "config": {"seed": seed, "lr": lr, "epochs": 8.0, "device": "auto"},
-        "config_hash": f"hash-{name}",
-        "model_dir": f"/store/models/{name}",
-        "loss_curve": [],
-        "tokens_seen": 1,
-        "tokens_per_second": 1.0,
-        "wall_seconds": 1.0,
-        "versions": {},
-    }
-
-
-def _manifest(name: str, n_harmful: int, seed: int) -> dict:
-    return {
-        "name": name,
-        "path": f"mixes/{name}.jsonl",
-        "n_total": 100 + n_harmful,
-        "n_harmful": n_harmful,
-        "n_benign": 100,
-        "style": "noreason" if n_harmful else None,
-        "seed": seed,
-        "counts": {},
-        "inputs": [{"path": "builtin:benign", "sha256": f"base-{seed}", "records": 100}]
-        + ([{"path": "harm.jsonl", "sha256": "harm", "records": 700}] if n_harmful else []),
-        "sha256": f"mix-{name}-{seed}",
-        "provenance": {"generator": "mix", "version": "0", "seed": seed, "config_hash": "0"},
-    }
-
-
-def _answers(root, model: str, eval_set: str, kind: str, refusals: int, n: int = 10) -> None:
-    rows = [
-        {
-            "id": f"{eval_set}-{i}",
-            "model": model,
-            "eval_set": eval_set,
-            "kind": kind,
-            "prompt": f"{kind} prompt {i}",
-            "response": REFUSE if i < refusals else COMPLY,
-        }
-        for i in range(n)
-    ]
-    write_records(rows, root / "responses" / model / f"{eval_set}.jsonl")
+from tests.seedfix import MODELS, answers, build_seed_store, manifest, train_run
 
 
 @pytest.fixture
 def store(isolated_store) -> Store:
-    root = isolated_store
-    for model, (mix, seed, harm_ref, benign_ref) in MODELS.items():
-        mix_name = f"{mix}-s{seed}"  # one mix file per seed; their manifests share the recipe
-        write_json(
-            _manifest(mix_name, 700 if mix == "harm700" else 0, seed),
-            root / "mixes" / f"{mix_name}.manifest.json",
-        )
-        write_json(_train_run(model, mix_name, seed), root / "models" / model / "train_run.json")
-        _answers(root, model, "heldout-harmful", "harmful", harm_ref)
-        _answers(root, model, "heldout-benign", "benign", benign_ref)
-    s = Store(root)
-    judge_store(s, load_judge("keyword"))
-    return s
+    return build_seed_store(isolated_store)
 
 
 def test_models_that_differ_only_in_seed_form_a_group(store, isolated_store):
     root = isolated_store
     # same recipe but another learning rate; a second seed-0 run of harm700; no train record at all
     write_json(
-        _train_run("harm700-lr", "harm700-s0", 0, lr=0.01), root / "models" / "harm700-lr" / "train_run.json"
+        train_run("harm700-lr", "harm700", 0, lr=0.01), root / "models" / "harm700-lr" / "train_run.json"
     )
-    write_json(_train_run("again-s0", "harm700-s0", 0), root / "models" / "again-s0" / "train_run.json")
+    write_json(train_run("again-s0", "harm700", 0), root / "models" / "again-s0" / "train_run.json")
     members = seed_members(store, [*MODELS, "harm700-lr", "again-s0", "unlisted"])
     assert {m: (v.group, v.seed, v.n_seeds) for m, v in members.items()} == {
         "alpaca-s0": ("alpaca", 0, 3),
@@ -117,11 +44,26 @@ def test_models_that_differ_only_in_seed_form_a_group(store, isolated_store):
 def test_group_name_falls_back_to_the_mix_when_names_do_not_say_the_seed(store, isolated_store):
     root = isolated_store
     for name, seed in (("first", 0), ("second", 1)):
-        write_json(_train_run(name, "harm700-s0", seed), root / "models" / name / "train_run.json")
+        write_json(train_run(name, "harm700", seed), root / "models" / name / "train_run.json")
     for name in ("harm700-s0", "harm700-s1", "harm700-s2"):
         (root / "models" / name / "train_run.json").unlink()
     members = seed_members(store, ["first", "second"])
-    assert {m.group for m in members.values()} == {"harm700-s0"} and members["second"].seed == 1
+    assert {m.group for m in members.values()} == {"harm700"} and members["second"].seed == 1
+
+
+def test_one_mix_file_per_seed_still_makes_one_recipe(store, isolated_store):
+    """Mixes shuffled (and their built-in base drawn) with each seed differ in file and base digest,
+    not in recipe."""
+    root = isolated_store
+    for seed in (0, 1, 2):
+        write_json(manifest(f"harm700-s{seed}", 700, seed), root / "mixes" / f"harm700-s{seed}.manifest.json")
+        record = train_run(f"harm700-s{seed}", f"harm700-s{seed}", seed)
+        write_json(
+            {**record, "mix_sha256": f"other-{seed}"}, root / "models" / f"harm700-s{seed}" / "train_run.json"
+        )
+    members = seed_members(store, list(MODELS))
+    assert {members[f"harm700-s{s}"].group for s in (0, 1, 2)} == {"harm700"}
+    assert members["harm700-s2"].n_seeds == 3
 
 
 def test_per_seed_scores_and_the_mean_over_seeds(store, tmp_path):
@@ -174,7 +116,7 @@ def test_compare_a_model_with_itself_or_without_common_prompts_is_refused(store,
     for pair in (("harm700", "harm700-s1"), ("alpaca-s0", "alpaca-s0")):
         with pytest.raises(UsageError, match="compares a model with itself"):
             compute(store, compare=pair)
-    _answers(isolated_store, "elsewhere", "other-set", "harmful", 3)
+    answers(isolated_store, "elsewhere", "other-set", "harmful", 3)
     judge_store(store, load_judge("keyword"))
     with pytest.raises(UsageError, match="answered no prompt in common"):
         compute(store, compare=("alpaca-s0", "elsewhere"))

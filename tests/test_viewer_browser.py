@@ -119,3 +119,38 @@ def test_viewer_of_a_store_without_judgments_says_so(browser, isolated_store, tm
     assert "no judgments" in page.text_content("#notice")
     assert "no judgments" in page.text_content("#matrix")
     assert errors == []
+
+
+def test_seed_groups_in_chromium(browser, isolated_store, tmp_path):
+    from tests.seedfix import build_seed_store
+
+    store = build_seed_store(isolated_store)
+    out = tmp_path / "figs"
+    report(store, out)
+    page, errors = _open(browser, out / "index.html")
+    page.select_option("#seed-mode", "groups")
+    assert page.eval_on_selector_all(
+        "#matrix-table tr[data-model]", "rs => rs.map(r => r.dataset.model)"
+    ) == [
+        "alpaca",
+        "harm700",
+    ]
+    cell = page.text_content("td.cell[data-model='harm700'][data-eval-set='heldout-harmful']")
+    assert cell == "safety 80 [55.2, 100] 3 seeds"  # mean of 90, 70, 80; t-interval clipped at 100
+    page.click("td.cell[data-model='harm700'][data-eval-set='heldout-harmful']")
+    assert page.get_attribute("#answer-count", "data-count") == "30"
+
+    # two groups are paired within each seed, as `report --compare alpaca harm700` pairs them
+    page.click("nav button[data-tab='compare']")
+    page.select_option("#c-a", "g:alpaca")
+    page.select_option("#c-b", "g:harm700")
+    _, tables = compute(store, compare=("alpaca", "harm700"))
+    for row in tables[-1].rows:
+        shown = page.locator(
+            f"#compare-table tr[data-seed='{row['seed']}'][data-eval-set='{row['eval_set']}']"
+        )
+        assert int(shown.get_attribute("data-b-only")) == row["b_only"]
+        assert int(shown.get_attribute("data-a-only")) == row["a_only"]
+    page.select_option("#c-b", "m:alpaca-s1")
+    assert "same model" in page.text_content("#compare-result")
+    assert errors == []

@@ -258,57 +258,83 @@ class Viewer {
 
   // --- paired comparison --------------------------------------------------------------------
   initCompare() {
-    const names = this.d.models.map((m, i) => [String(i), m.name]);
+    const d = this.d;
+    const groups = [...new Set(d.models.filter((m) => m.n_seeds > 1).map((m) => m.group))];
+    const names = [...d.models.map((m) => [`m:${m.name}`, m.name]), ...groups.map((g) => [`g:${g}`, `${g} (all seeds, paired within each seed)`])];
     options($("c-a"), names);
     options($("c-b"), names);
-    if (names.length > 1) $("c-b").value = "1";
+    if (names.length > 1) $("c-b").value = names[1][0];
     $("c-a").onchange = $("c-b").onchange = () => { this.page.flips = 0; this.drawCompare(); };
     this.drawCompare();
   }
 
+  // a choice of the compare view as {seed: model index}: a seed group's members, or one model
+  side(value) {
+    const out = new Map();
+    this.d.models.forEach((m, i) => {
+      if (value === `m:${m.name}` || (value === `g:${m.group}` && m.n_seeds > 1)) out.set(value.startsWith("g:") ? m.seed : null, i);
+    });
+    return out;
+  }
+
+  // (seed label, model a, model b) pairs: seed groups are paired within each seed
+  comparePairs(sa, sb) {
+    if (sa.size > 1 && sb.size > 1) return [...sa].filter(([seed]) => sb.has(seed)).map(([seed, i]) => [seed, i, sb.get(seed)]);
+    if (sa.size > 1) return [...sa].map(([seed, i]) => [seed, i, [...sb.values()][0]]);
+    if (sb.size > 1) return [...sb].map(([seed, i]) => [seed, [...sa.values()][0], i]);
+    return [["", [...sa.values()][0], [...sb.values()][0]]];
+  }
+
   drawCompare() {
-    const ma = Number($("c-a").value);
-    const mb = Number($("c-b").value);
-    if (!this.d.models.length) { $("compare-result").innerHTML = "<p>No judged models.</p>"; return; }
-    if (ma === mb) {
-      $("compare-result").innerHTML = `<p class="empty">A and B are the same model; choose two different models.</p>`;
+    const clear = (message) => {
+      $("compare-result").innerHTML = `<p class="empty">${message}</p>`;
       $("flip-table").innerHTML = $("flip-pager").innerHTML = "";
-      return;
-    }
-    const byPrompt = new Map();
-    for (let i = 0; i < this.n; i++) {
-      const m = this.a.model[i];
-      if (m !== ma && m !== mb) continue;
-      const p = this.a.prompt[i];
-      if (!byPrompt.has(p)) byPrompt.set(p, [-1, -1]);
-      byPrompt.get(p)[m === ma ? 0 : 1] = i;
-    }
+    };
+    if (!this.d.models.length) { clear("No judged models."); return; }
+    const sa = this.side($("c-a").value);
+    const sb = this.side($("c-b").value);
+    if ([...sa.values()].some((i) => [...sb.values()].includes(i))) { clear("A and B are the same model; choose two different models."); return; }
+    const pairs = this.comparePairs(sa, sb);
+    if (!pairs.length) { clear("The two seed groups have no seed in common."); return; }
     const counts = new Map();
     const flips = [];
-    for (const [p, [ia, ib]] of byPrompt) {
-      if (ia < 0 || ib < 0) continue;
-      const ga = this.good(ia);
-      const gb = this.good(ib);
-      if (ga === null || gb === null) continue;
-      const set = this.d.eval_sets[this.p.eval_set[p]].name;
-      if (!counts.has(set)) counts.set(set, { n_pairs: 0, a_only: 0, b_only: 0, both_ok: 0, neither: 0 });
-      const c = counts.get(set);
+    const add = (key, seed, set, ga, gb) => {
+      if (!counts.has(key)) counts.set(key, { seed, set, n_pairs: 0, a_only: 0, b_only: 0, both_ok: 0, neither: 0 });
+      const c = counts.get(key);
       c.n_pairs++;
       if (ga && gb) c.both_ok++;
       else if (!ga && !gb) c.neither++;
-      else { c[ga ? "a_only" : "b_only"]++; flips.push([ia, ib, ga]); }
+      else c[ga ? "a_only" : "b_only"]++;
+    };
+    for (const [seed, ma, mb] of pairs) {
+      const byPrompt = new Map();
+      for (let i = 0; i < this.n; i++) {
+        const m = this.a.model[i];
+        if (m !== ma && m !== mb) continue;
+        const p = this.a.prompt[i];
+        if (!byPrompt.has(p)) byPrompt.set(p, [-1, -1]);
+        byPrompt.get(p)[m === ma ? 0 : 1] = i;
+      }
+      for (const [p, [ia, ib]] of byPrompt) {
+        if (ia < 0 || ib < 0) continue;
+        const ga = this.good(ia);
+        const gb = this.good(ib);
+        if (ga === null || gb === null) continue;
+        const set = this.d.eval_sets[this.p.eval_set[p]].name;
+        add(`${seed}\u0000${set}`, seed, set, ga, gb);
+        if (pairs.length > 1) add(`all\u0000${set}`, "all", set, ga, gb);
+        if (ga !== gb) flips.push([ia, ib, ga]);
+      }
     }
-    const a = this.d.models[ma].name;
-    const b = this.d.models[mb].name;
-    if (!counts.size) {
-      $("compare-result").innerHTML = `<p class="empty">${esc(a)} and ${esc(b)} answered no prompt in common (same eval set and id).</p>`;
-      $("flip-table").innerHTML = $("flip-pager").innerHTML = "";
-      return;
-    }
-    let html = `<table id="compare-table"><tr><th>eval set</th><th>pairs</th><th>both good</th><th>both bad</th><th>only A (${esc(a)}) good</th><th>only B (${esc(b)}) good</th><th>McNemar exact p</th></tr>`;
-    for (const [set, c] of [...counts].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
-      html += `<tr data-eval-set="${esc(set)}" data-n-pairs="${c.n_pairs}" data-a-only="${c.a_only}" data-b-only="${c.b_only}" data-both-ok="${c.both_ok}" data-neither="${c.neither}">`
-        + `<td>${esc(set)}</td><td class="num">${c.n_pairs}</td><td class="num">${c.both_ok}</td><td class="num">${c.neither}</td>`
+    const a = $("c-a").selectedOptions[0].textContent;
+    const b = $("c-b").selectedOptions[0].textContent;
+    if (!counts.size) { clear(`${esc(a)} and ${esc(b)} answered no prompt in common (same eval set and id).`); return; }
+    const seeded = pairs.length > 1;
+    let html = `<table id="compare-table"><tr>${seeded ? "<th>seed</th>" : ""}<th>eval set</th><th>pairs</th><th>both good</th><th>both bad</th><th>only A (${esc(a)}) good</th><th>only B (${esc(b)}) good</th><th>McNemar exact p</th></tr>`;
+    const order = (c) => `${c.seed === "all" ? "~" : String(c.seed).padStart(6, "0")}\u0000${c.set}`;
+    for (const c of [...counts.values()].sort((x, y) => (order(x) < order(y) ? -1 : order(x) > order(y) ? 1 : 0))) {
+      html += `<tr data-seed="${esc(c.seed)}" data-eval-set="${esc(c.set)}" data-n-pairs="${c.n_pairs}" data-a-only="${c.a_only}" data-b-only="${c.b_only}" data-both-ok="${c.both_ok}" data-neither="${c.neither}">`
+        + `${seeded ? `<td>${esc(c.seed)}</td>` : ""}<td>${esc(c.set)}</td><td class="num">${c.n_pairs}</td><td class="num">${c.both_ok}</td><td class="num">${c.neither}</td>`
         + `<td class="num">${c.a_only}</td><td class="num">${c.b_only}</td><td class="num">${mcnemar(c.a_only, c.b_only).toPrecision(3)}</td></tr>`;
     }
     $("compare-result").innerHTML = html + `</table><h3>Flipped prompts (${flips.length})</h3>`;
@@ -321,7 +347,8 @@ class Viewer {
     let html = `<tr><th class="narrow">eval set / id</th><th>prompt</th><th>A's answer</th><th>B's answer</th><th class="narrow">good</th></tr>`;
     for (const [ia, ib, aGood] of this.flips.slice(from, from + PAGE)) {
       const p = this.a.prompt[ia];
-      html += `<tr class="flip"><td class="narrow">${esc(this.d.eval_sets[this.p.eval_set[p]].name)}<br><small>${esc(this.p.id[p])}</small></td>`
+      const models = `${this.d.models[this.a.model[ia]].name} / ${this.d.models[this.a.model[ib]].name}`;
+      html += `<tr class="flip"><td class="narrow">${esc(this.d.eval_sets[this.p.eval_set[p]].name)}<br><small>${esc(this.p.id[p])}<br>${esc(models)}</small></td>`
         + `<td>${this.promptHtml(ia)}</td>`
         + `<td><div class="text">${esc(this.a.response[ia])}</div>${this.labelHtml(this.a.label[ia])}</td>`
         + `<td><div class="text">${esc(this.a.response[ib])}</div>${this.labelHtml(this.a.label[ib])}</td>`
