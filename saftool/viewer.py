@@ -12,8 +12,9 @@ The data sits in `<script type="application/json" id="saftool-data" data-encodin
 * `format`, `version`, `judge` (the report's judge), `judges` (every judge in the store), `notice`
   (why a view is empty, e.g. no judgments), `labels` (label codes index this list);
 * `models`: [{name, group, seed, n_seeds}] in experiment order; `eval_sets`: [{name, kind}];
-* `tables`: every report table as {title, columns, rows (lists)}: the scores with every column the
-  SQL gives, pooled, across seeds, the --compare test; `by_model`: the rows across seeds;
+* `tables`: every report table as {title, columns, rows (lists), note}: the scores with every
+  column the report gives (judge-corrected estimates where a judge profile exists), pooled, across
+  seeds, the --compare test; `by_model`: the rows across seeds;
 * `prompts`: columns eval_set (index), id, kind, text, input, category (index into `categories`,
   -1 for none); `answers`: columns model (index), prompt (index), response, label (code), safe
   (1, 0 or null), rationale (index into `rationales`); `answers_total` counts the store's answers
@@ -65,11 +66,18 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def _table(title: str, columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _table(
+    title: str, columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]], note: str = ""
+) -> dict[str, Any]:
     # every key the rows carry, the declared columns first: columns another part of the report adds
     # to its rows (the judges' corrected intervals, say) reach the viewer without a change here
     names = list(dict.fromkeys([*columns, *(k for r in rows for k in r)]))
-    return {"title": title, "columns": names, "rows": [[_cell(r.get(c)) for c in names] for r in rows]}
+    return {
+        "title": title,
+        "columns": names,
+        "rows": [[_cell(r.get(c)) for c in names] for r in rows],
+        "note": note,
+    }
 
 
 def check_prices(prices: dict[str, Any] | None, where: str = "prices") -> dict[str, dict[str, float]]:
@@ -279,7 +287,7 @@ def viewer_data(
             {"name": name, "kind": next(iter(kinds[name])) if len(kinds[name]) == 1 else "mixed"}
             for name in eval_sets
         ],
-        "tables": [_table(t.title, t.columns, t.rows) for t in tables],
+        "tables": [_table(t.title, t.columns, t.rows, getattr(t, "note", "")) for t in tables],
         "by_model": _table(
             "Across seeds", ("model", "eval_set", "metric", "n_seeds", "mean", "low", "high"), by_model
         ),

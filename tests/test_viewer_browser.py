@@ -52,6 +52,9 @@ def test_viewer_in_chromium_matches_sql(browser, isolated_store, tmp_path):
     assert sorted(
         page.eval_on_selector_all("#matrix-table tr[data-model]", "rs => rs.map(r => r.dataset.model)")
     ) == [r[0] for r in rows]
+    _, tables = compute(store)
+    if tables[0].note:  # which judge profile corrected the scores, or that none did
+        assert page.text_content("#scores-note") == tables[0].note
     sets = page.eval_on_selector_all(
         "#matrix-table th[data-eval-set]", "hs => hs.map(h => h.dataset.evalSet)"
     )

@@ -150,6 +150,9 @@ class Viewer {
           const count = groups ? `${r.n_seeds} seed${r.n_seeds === 1 ? "" : "s"}` : `n=${r.n}`;
           const extra = Object.entries(r).filter(([k]) => !["model", "eval_set", "metric", "position"].includes(k)).map(([k, v]) => `${k}: ${fmt(v, 3)}`).join("\n");
           parts.push(`<div class="metric" title="${esc(extra)}">${esc(metric)} <b>${fmt(r.score)}</b>${interval} <small>${count}</small></div>`);
+          if (typeof r.corrected === "number") {
+            parts.push(`<div class="metric corrected" title="judge-corrected estimate (profile ${esc(r.profile)})">judge-corrected ${fmt(r.corrected)} <span class="ci">[${fmt(r.corrected_low)}, ${fmt(r.corrected_high)}]</span></div>`);
+          }
           if (parts.length === 1) {
             const good = metric === "conservativeness" ? 100 - r.score : r.score;
             colour = `hsl(${(good * 1.2).toFixed(0)}, 65%, 86%)`;
@@ -159,7 +162,7 @@ class Viewer {
       }
       html += "</tr>";
     }
-    $("matrix").innerHTML = html + "</table>";
+    $("matrix").innerHTML = html + "</table>" + (d.tables[0].note ? `<p class="help" id="scores-note">${esc(d.tables[0].note)}</p>` : "");
     $("matrix").querySelectorAll("td.cell").forEach((td) => td.addEventListener("click", () => {
       $("f-model").value = (groups ? "g:" : "m:") + td.dataset.model;
       $("f-eval").value = td.dataset.evalSet;
@@ -458,7 +461,7 @@ class Viewer {
   }
 
   drawTables() {
-    $("tables").innerHTML = this.d.tables.map((t) => `<h3>${esc(t.title)}</h3>${tableHtml(t.columns, t.rows)}`).join("") || "<p>No tables.</p>";
+    $("tables").innerHTML = this.d.tables.map((t) => `<h3>${esc(t.title)}</h3>${tableHtml(t.columns, t.rows)}${t.note ? `<p class="help">${esc(t.note)}</p>` : ""}`).join("") || "<p>No tables.</p>";
   }
 }
 
