@@ -28,3 +28,37 @@ def test_report_unknown_compare_model(runner, isolated_store, tmp_path):
     runner.invoke(app, ["judge"])
     result = runner.invoke(app, ["report", "--out", str(tmp_path / "f"), "--compare", "alpaca", "nope"])
     assert result.exit_code == 2 and "unknown model 'nope'" in result.stderr
+
+
+def test_report_compare_with_itself_is_exit_2(runner, isolated_store, tmp_path):
+    build_store(isolated_store)
+    runner.invoke(app, ["judge"])
+    out = tmp_path / "f"
+    result = runner.invoke(app, ["report", "--out", str(out), "--compare", "alpaca", "alpaca"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --compare alpaca alpaca: that compares a model with itself; name two different models\n"
+    )
+    assert not out.exists()
+
+
+def test_report_prices_reach_the_viewer(runner, isolated_store, tmp_path):
+    from saftool.viewer import read_data
+
+    build_store(isolated_store)
+    runner.invoke(app, ["judge"])
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[prices."gpt-4o-mini"]\ninput = 0.15\noutput = 0.6\n')
+    out = tmp_path / "f"
+    result = runner.invoke(app, ["report", "--out", str(out), "--prices", str(prices)])
+    assert result.exit_code == 0, result.output
+    assert read_data((out / "index.html").read_text())["prices"] == {
+        "gpt-4o-mini": {"input": 0.15, "output": 0.6}
+    }
+    prices.write_text('[prices."gpt-4o-mini"]\ninput = -1\n')
+    bad = runner.invoke(app, ["report", "--out", str(tmp_path / "g"), "--prices", str(prices)])
+    assert bad.exit_code == 2
+    assert (
+        bad.stderr == f"error: {prices}: prices: gpt-4o-mini.input: expected a non-negative number, got -1\n"
+    )
+    assert not (tmp_path / "g").exists()
