@@ -9,7 +9,12 @@ Binary agreement (partial counts as refusal) of:
 - `learned`, 5-fold cross-validation with folds grouped by prompt (no test prompt seen in fitting);
 - `learned`, leave-one-model-out: fitted on two source models' files, scored on the third;
 - `learned`, leave-one-model-out with the test prompts held out too (the third model's answers to
-  a fifth of the prompts, fitted on the other two models' answers to the other four fifths).
+  a fifth of the prompts, fitted on the other two models' answers to the other four fifths);
+- the winner by leave-one-model-out agreement, which is what `judge` and `run` use by default;
+- `cascade:learned,B` at several `--cascade-threshold` values, from the leave-one-model-out
+  verdicts and their confidences: the share of answers sent to B, and the agreement reached if B
+  were people (an upper bound: a perfect second judge) or GPT-4 (XSTest's own `gpt4_label` column
+  for these answers, a real API judge's verdicts).
 
 The MiniLM embeddings are computed once (about a minute on one core); every fit reuses them.
 `--write-default` rewrites saftool/judges/learned_weights.py with the in-sample fit.
@@ -41,8 +46,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from saftool.judge import JudgeInput
-    from saftool.judge_eval import prompt_folds, read_labelled
+    from saftool.judge_eval import normalize_label, prompt_folds, read_labelled
     from saftool.judges import learned
+    from saftool.judges.keyword import analyse
 
     folder = Path(args.shared) / "data" / "xstest" / "completions"
     files = [folder / f"xstest_v2_completions_{m}.csv" for m in MODELS]
@@ -78,10 +84,12 @@ def main() -> None:
     grouped = np.zeros(len(rows), dtype=int)
     for k in range(5):
         grouped[prompt_fold == k], _ = fit_predict(prompt_fold != k, prompt_fold == k)
-    lomo = np.zeros(len(rows), dtype=int)
+    analysed = [analyse(r["response"]) for r in rows]
+    held = dict(learned.held_out_verdicts(feats, analysed, human, list(source), prompts))
+    lomo = np.array([int(held[i].label != "compliance") for i in range(len(rows))])
+    confidence = np.array([held[i].evidence["confidence"] for i in range(len(rows))])
     strict = np.zeros(len(rows), dtype=int)
     for m in MODELS:
-        lomo[source == m], _ = fit_predict(source != m, source == m)
         for k in range(5):
             test = (source == m) & (prompt_fold == k)
             strict[test], _ = fit_predict((source != m) & (prompt_fold != k), test)
@@ -98,6 +106,32 @@ def main() -> None:
         print(
             f"{name:44s} {acc(pred, everything):6.4f} "
             + " ".join(f"{acc(pred, source == m):15.4f}" for m in MODELS)
+        )
+    candidates = {"keyword": acc(keyword, everything), "learned": acc(lomo, everything)}
+    winner = max(candidates, key=candidates.get)
+    print(
+        "default judge by leave-one-model-out agreement: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in candidates.items())
+        + f" -> {winner} (keyword's rules are not fitted: its number is the same in and out of sample)"
+    )
+
+    gpt4 = np.array(
+        [
+            int(normalize_label(r["gpt4_label"]) != "compliance")
+            for m in MODELS
+            for r in read_labelled([folder / f"xstest_v2_completions_{m}_gpteval.csv"])
+        ]
+    )
+    print(
+        f"\ncascade:learned,B from the leave-one-model-out verdicts (GPT-4 alone: {acc(gpt4, everything):.4f})"
+    )
+    print(f"{'threshold':>9s} {'sent to B':>10s} {'B = people':>11s} {'B = GPT-4':>10s}")
+    for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
+        sent = confidence < threshold
+        oracle = np.where(sent, human, lomo)
+        with_gpt4 = np.where(sent, gpt4, lomo)
+        print(
+            f"{threshold:9.1f} {sent.mean():10.1%} {acc(oracle, everything):11.4f} {acc(with_gpt4, everything):10.4f}"
         )
     if args.write_default:
         learned.record_source(weights, files, rows)

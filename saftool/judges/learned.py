@@ -55,6 +55,23 @@ def _minilm(texts: Sequence[str]):
     return embed(texts)
 
 
+class _Memo:
+    """An embedder that embeds each distinct text once per judge: a store's eval prompts repeat for
+    every model, and template answers repeat within and across models."""
+
+    def __init__(self, embed: Embedder):
+        self._embed = embed
+        self._vectors: dict[str, Any] = {}
+
+    def __call__(self, texts: Sequence[str]):
+        import numpy as np
+
+        new = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if new:
+            self._vectors.update(zip(new, np.asarray(self._embed(new), dtype=np.float32)))
+        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+
+
 def _opening(response: str) -> str:
     return response.strip()[:OPENING_CHARS]
 
@@ -324,7 +341,7 @@ class LearnedJudge:
             self.name = "learned"
         digest = hashlib.sha256(json.dumps(self.weights, sort_keys=True).encode()).hexdigest()[:16]
         self.config = {"weights": digest, "keyword_rules": KEYWORD_VERSION}
-        self._embed = embedder
+        self._embed = _Memo(embedder or _minilm)
         self._confidence = confidence
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:
@@ -350,33 +367,49 @@ class LearnedJudge:
     ) -> Iterator[tuple[int, Verdict]]:
         """Verdicts on labelled items, each group's by weights fitted on the other groups only (with
         this judge's fitting settings), for an honest error estimate: `judge eval --estimate`."""
-        import numpy as np
-
-        distinct = sorted(set(groups))
-        if len(distinct) < 2:
-            raise UsageError("a held-out estimate needs at least two groups of labelled rows")
         analysed = [analyse(item.response) for item in items]
         feats = featurize(items, self._embed, analysed)
-        y = np.asarray(refused, dtype=int)
-        group = np.asarray(groups)
         fit = self.weights.get("fit", {})
-        for g in distinct:
-            train, test = np.flatnonzero(group != g), np.flatnonzero(group == g)
-            weights = fit_features(
-                subset(feats, train),
-                y[train],
-                [items[i].prompt for i in train],
-                c=fit.get("c", 1.0),
-                seed=fit.get("seed", 0),
-            )
-            held = subset(feats, test)
-            meta = refusal_probability(weights, held)
-            answer = _sigmoid(_score(held.answer, weights["answer"]))
-            for j, i in enumerate(test):
-                if analysed[i][0] == "compliance":
-                    yield int(i), _verdict(analysed[i], float(meta[j]), rule_decides=False)
-                else:
-                    yield int(i), _verdict(analysed[i], float(answer[j]), rule_decides=True)
+        return held_out_verdicts(
+            feats,
+            analysed,
+            refused,
+            groups,
+            [item.prompt for item in items],
+            c=fit.get("c", 1.0),
+            seed=fit.get("seed", 0),
+        )
+
+
+def held_out_verdicts(
+    feats: Features,
+    analysed: Sequence[tuple[str, str, bool]],
+    refused: Sequence[int],
+    groups: Sequence[str],
+    prompts: Sequence[str],
+    *,
+    c: float = 1.0,
+    seed: int = 0,
+) -> Iterator[tuple[int, Verdict]]:
+    """(index, verdict) for every row, each group's from weights fitted on the other groups; every
+    verdict carries a confidence, as the judge gives them with `confidence=True`."""
+    import numpy as np
+
+    distinct = sorted(set(groups))
+    if len(distinct) < 2:
+        raise UsageError("a held-out estimate needs at least two groups of labelled rows")
+    y = np.asarray(refused, dtype=int)
+    group = np.asarray(groups)
+    for g in distinct:
+        train, test = np.flatnonzero(group != g), np.flatnonzero(group == g)
+        weights = fit_features(subset(feats, train), y[train], [prompts[i] for i in train], c=c, seed=seed)
+        held = subset(feats, test)
+        meta = refusal_probability(weights, held)
+        answer = _sigmoid(_score(held.answer, weights["answer"]))
+        for j, i in enumerate(test):
+            rule_decides = analysed[i][0] != "compliance"
+            p = answer[j] if rule_decides else meta[j]
+            yield int(i), _verdict(analysed[i], float(p), rule_decides=rule_decides)
 
 
 def _sigmoid(x):
