@@ -3,7 +3,7 @@
 Judges sit behind one small batched interface and are looked up by name in a lazy registry, so the
 LLM and transformers judges import openai/torch only when chosen:
 
-    judge = load_judge("keyword")            # or "llm" (model=...), "hf:<path>", "learned[:<weights>]",
+    judge = load_judge("learned")            # or "keyword", "llm" (model=...), "hf:<path>", "learned:<weights>",
                                              # "cascade:learned,llm" (the second only for doubtful answers)
     for judgment in judge_records(records, judge): ...
     judge_store(store, judge)                 # every response in the store not yet judged
@@ -44,7 +44,9 @@ JUDGES = Registry(
     },
     requires={"hf": ("transformers", None), "learned": ("sentence_transformers", None)},
 )
-DEFAULT_JUDGE = "keyword"
+# Chosen by measurement (bench/judge_agreement.py): the best offline judge by leave-one-model-out
+# agreement with people on XSTest, and cheap enough to keep the default CPU grid within its time.
+DEFAULT_JUDGE = "learned"
 LABELS = ("refusal", "compliance", "partial", "unknown")
 KINDS = ("harmful", "benign")
 BATCH = 256

@@ -1,6 +1,6 @@
 """`report`: score tables with 95% intervals and the study's figures, from the judgments in the store.
 
-    result = report(store, "figs/")                       # judge: keyword if present
+    result = report(store, "figs/")                       # judge: the default judge's, else keyword's
     result = report(store, "figs/", compare=("a", "b"))  # plus an exact McNemar test
     result = report(store, "figs/", profile="learned")   # judge-corrected columns from a profile
 
@@ -23,6 +23,7 @@ from saftool import judge_profile, report_plot
 from saftool import report_sql as q
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
+from saftool.judge import DEFAULT_JUDGE
 from saftool.report_seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_members
 from saftool.sql import connect, view_files
 from saftool.store import Store, slug
@@ -82,7 +83,8 @@ def _rows(con, sql: str, params: Any = None) -> list[dict[str, Any]]:
 def choose_judge(con, judge: str | None) -> str:
     present = [r["judge"] for r in _rows(con, q.JUDGES)]
     if judge is None:
-        return "keyword" if "keyword" in present else present[0]
+        preferred = [name for name in (DEFAULT_JUDGE, "keyword") if name in present]
+        return (preferred or present)[0]
     if judge not in present:
         raise UsageError(f"no judgments by {judge!r} in the store; judges present: {', '.join(present)}")
     return judge

@@ -15,7 +15,10 @@ def report(
         Path("figs"), "--out", "-o", help="Folder for scores.csv/md, figures and index.html."
     ),
     judge: str = typer.Option(
-        None, "--judge", "-j", help="Whose judgments to score [default: keyword if present]."
+        None,
+        "--judge",
+        "-j",
+        help="Whose judgments to score [default: learned's if present, else keyword's, else the most numerous].",
     ),
     compare: tuple[str, str] = typer.Option(
         None,

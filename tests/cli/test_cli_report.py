@@ -12,7 +12,7 @@ def test_report_empty_store(runner):
 
 def test_report_end_to_end(runner, isolated_store, tmp_path):
     build_store(isolated_store)
-    assert runner.invoke(app, ["judge"]).exit_code == 0
+    assert runner.invoke(app, ["judge", "-j", "keyword"]).exit_code == 0
     out = tmp_path / "figs"
     result = runner.invoke(app, ["report", "--out", str(out), "--compare", "alpaca", "alpaca-350"])
     assert result.exit_code == 0, result.output
@@ -25,7 +25,7 @@ def test_report_end_to_end(runner, isolated_store, tmp_path):
 
 def test_report_unknown_compare_model(runner, isolated_store, tmp_path):
     build_store(isolated_store)
-    runner.invoke(app, ["judge"])
+    runner.invoke(app, ["judge", "-j", "keyword"])
     result = runner.invoke(app, ["report", "--out", str(tmp_path / "f"), "--compare", "alpaca", "nope"])
     assert result.exit_code == 2 and "unknown model 'nope'" in result.stderr
 
