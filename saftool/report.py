@@ -177,12 +177,12 @@ def _compare(con, members: dict[str, Member], a: str, b: str) -> Table:
     else:
         pairs = [(None, a, b)]
     rows: list[dict[str, Any]] = []
-    pooled: dict[str, dict[str, Any]] = {}
+    summed: dict[str, dict[str, Any]] = {}  # per eval set, over the seeds
     for seed, model_a, model_b in pairs:
         sql, params = q.compare(con, model_a, model_b)
         for row in _rows(con, sql, params):
             rows.append({"seed": seed, **row})
-            total = pooled.setdefault(
+            total = summed.setdefault(
                 row["eval_set"], {"seed": "all", **{k: 0 for k in row if k != "eval_set"}}
             )
             for key, value in row.items():
@@ -194,7 +194,7 @@ def _compare(con, members: dict[str, Member], a: str, b: str) -> Table:
             f"--compare {a} {b}: the two models answered no prompt in common (same eval set and id)"
         )
     if len(pairs) > 1:
-        rows += list(pooled.values())
+        rows += list(summed.values())
     for row in rows:
         row["p_value"] = mcnemar_exact(row["a_only"], row["b_only"])
     pairing = ", paired within each seed" if len(pairs) > 1 else ""
@@ -215,6 +215,7 @@ def report(
     showing what else the store holds) before the error."""
     from saftool import viewer
 
+    prices = viewer.check_prices(prices)  # before anything is written
     out = Path(out_dir)
     try:
         con, judge = open_judgments(store, judge)
