@@ -96,17 +96,22 @@ def judge(
                 f"{done.files} files) -> {store.judgments}"
             )
     finally:
-        if hasattr(judge_obj, "sent"):
-            console.info(
-                f"cascade: {judge_obj.sent} of {judge_obj.judged} answers sent to {judge_obj.second.name}, "
-                f"{judge_obj.judged - judge_obj.sent} decided by {judge_obj.first.name}"
-            )
-        stats = getattr(judge_obj, "stats", None)
-        if stats is not None:
-            console.info(
-                f"llm judge: {stats.requests} requests, {stats.cache_hits} cached, {stats.retries} retries, "
-                f"{stats.prompt_tokens} prompt + {stats.completion_tokens} completion tokens"
-            )
+        _usage(judge_obj)
+
+
+def _usage(judge_obj) -> None:
+    """What the judge cost: a cascade's split between its judges, an API judge's requests."""
+    if hasattr(judge_obj, "sent"):
+        console.info(
+            f"cascade: {judge_obj.sent} of {judge_obj.judged} answers sent to {judge_obj.second.name}, "
+            f"{judge_obj.judged - judge_obj.sent} decided by {judge_obj.first.name}"
+        )
+    stats = getattr(judge_obj, "stats", None)
+    if stats is not None:
+        console.info(
+            f"llm judge: {stats.requests} requests, {stats.cache_hits} cached, {stats.retries} retries, "
+            f"{stats.prompt_tokens} prompt + {stats.completion_tokens} completion tokens"
+        )
 
 
 @app.command("eval")
@@ -177,7 +182,13 @@ def eval_cmd(
         raise UsageError("--profile measures a judge; it cannot be made from a label column")
     if profile is not None:
         store.profile_path(profile)  # a bad name fails before the judge runs
-    result = evaluate(labels, judge=judge_obj, column=column, human_column=human_column, estimate=estimate)
+    try:
+        result = evaluate(
+            labels, judge=judge_obj, column=column, human_column=human_column, estimate=estimate
+        )
+    finally:
+        if judge_obj is not None:
+            _usage(judge_obj)
     if errors is not None:
         count = write_errors(result, errors)
         console.info(f"wrote {count} disagreements with their evidence to {errors}")

@@ -167,3 +167,23 @@ def write_csv_with_model(path, rows) -> None:
         writer = csv.DictWriter(fh, fieldnames=["prompt", "completion", "final_label", "model"])
         writer.writeheader()
         writer.writerows(rows)
+
+
+def test_cli_cascade_says_what_went_to_the_second_judge(
+    runner, fake_openai, weights, isolated_store, monkeypatch
+):
+    fake_openai.reply = yes_if_sorry
+    monkeypatch.setattr(learned, "_minilm", bag_of_words)  # the CLI's learned judge, on the test embedder
+    lines = "".join(json.dumps(r) + "\n" for r in answers(10))
+    spec = f"cascade:learned:{weights},llm"
+    args = ["judge", "-i", "-", "-j", spec, "-m", "fake-judge", "--cascade-threshold", str(THRESHOLD)]
+    result = runner.invoke(app, args, input=lines)
+    assert result.exit_code == 0, result.output
+    out = [json.loads(x) for x in result.stdout.splitlines()]
+    sent = sum(o["evidence"]["decided_by"] == "llm-seed:fake-judge" for o in out)
+    assert 0 < sent < 10 and fake_openai.requests == sent
+    assert (
+        f"cascade: {sent} of 10 answers sent to llm-seed:fake-judge, {10 - sent} decided by learned:"
+        in result.stderr
+    )
+    assert f"llm judge: {sent} requests, 0 cached" in result.stderr
