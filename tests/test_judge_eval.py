@@ -119,3 +119,22 @@ def test_xstest_prompt_type_gives_the_kind():
 
     assert _kind({"type": "contrast_homonyms"}) == "harmful" and _kind({"type": "homonyms"}) == "benign"
     assert _kind({"kind": "benign", "type": "contrast_x"}) == "benign" and _kind({}) == "harmful"
+
+
+def test_held_out_estimates_refit_the_learned_judge(tmp_path):
+    from saftool.judges import learned
+    from tests.judges.test_learned import bag_of_words, labelled_rows, write_csv
+
+    rows = labelled_rows()
+    write_csv(tmp_path / "a.csv", rows[::2])
+    write_csv(tmp_path / "b.csv", rows[1::2])
+    learned.fit_files([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "w.json", embedder=bag_of_words)
+    judge = load_judge(f"learned:{tmp_path / 'w.json'}", embedder=bag_of_words)
+    files = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    in_sample = evaluate(files, judge=judge)
+    for estimate in ("prompt-grouped", "leave-one-model-out"):  # by file here: no model column
+        held = evaluate(files, judge=judge, estimate=estimate)
+        assert held.binary.n == 20 and held.source == f"judge {judge.name}, {estimate}"
+        assert all("confidence" in v.evidence for v in held.verdicts)
+    # a fit on half the data is no better on the held-out half than the full fit on its own rows
+    assert held.binary.accuracy <= in_sample.binary.accuracy
