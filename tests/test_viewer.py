@@ -19,13 +19,21 @@ def store(isolated_store):
     return build_viewer_store(isolated_store)
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One store and one report, shared by the tests that only read them."""
+    root = tmp_path_factory.mktemp("viewer")
+    store = build_viewer_store(root / "store")
+    return store, _page(store, root / "figs", prices=PRICES)
+
+
 def _page(store, out, **kwargs) -> str:
     report(store, out, **kwargs)
     return (out / "index.html").read_text()
 
 
-def test_data_block_holds_the_report_tables_and_every_answer(store, tmp_path):
-    page = _page(store, tmp_path / "figs", prices=PRICES)
+def test_data_block_holds_the_report_tables_and_every_answer(built):
+    store, page = built
     assert len(re.findall(r"<script", page)) == 2 and 'src="http' not in page and "https://" not in page
     data = read_data(page)
     assert data["format"] == "saftool-viewer" and data["version"] == 1 and data["notice"] is None
@@ -61,10 +69,11 @@ def test_data_block_holds_the_report_tables_and_every_answer(store, tmp_path):
     assert len(data["categories"]) == 3
 
 
-def test_judge_disagreement_matches_the_verdicts(store, tmp_path):
+def test_judge_disagreement_matches_the_verdicts(built):
     from sklearn.metrics import cohen_kappa_score
 
-    data = read_data(_page(store, tmp_path / "figs"))
+    store, page = built
+    data = read_data(page)
     assert data["judges"] == ["human", "keyword"]
     (pair,) = data["judge_pairs"]
     _, rows = query(
@@ -82,8 +91,8 @@ def test_judge_disagreement_matches_the_verdicts(store, tmp_path):
     assert kappa([[5, 0], [0, 5]]) == 1.0 and kappa([[10, 0], [0, 0]]) is None
 
 
-def test_training_runs_tokens_and_api_cost_only_where_priced(store, tmp_path):
-    data = read_data(_page(store, tmp_path / "figs", prices=PRICES))
+def test_training_runs_tokens_and_api_cost_only_where_priced(built):
+    data = read_data(built[1])
     runs = {r["model"]: r for r in data["train_runs"]}
     assert runs["alpaca-350"]["tokens_per_second"] == 2500.5 and runs["alpaca-350"]["seed"] == 0
     assert runs["alpaca-350"]["manifest"]["n_harmful"] == 350 and len(runs["alpaca-350"]["loss"]) == 20
@@ -96,12 +105,14 @@ def test_training_runs_tokens_and_api_cost_only_where_priced(store, tmp_path):
     assert api["local-model"]["cost"] is None  # no price given, none invented
 
 
-def test_a_large_block_is_gzip_base64_and_reads_back(store, tmp_path, monkeypatch):
-    small = read_data(_page(store, tmp_path / "a"))
+def test_a_large_block_is_gzip_base64_and_reads_back(built, monkeypatch):
+    data = read_data(built[1])
+    assert 'data-encoding="json"' in built[1]
     monkeypatch.setattr(viewer, "GZIP_ABOVE", 1000)
-    page = _page(store, tmp_path / "b")
-    assert 'data-encoding="gzip+base64"' in page
-    assert read_data(page) == small
+    encoding, block = viewer.encode(data)
+    page = viewer.render(data)
+    assert encoding == "gzip+base64" and f'data-encoding="gzip+base64">{block}</script>' in page
+    assert read_data(page) == data
 
 
 def test_script_end_tags_in_answers_cannot_break_the_page(store, tmp_path):
