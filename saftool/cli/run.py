@@ -1,11 +1,38 @@
-"""`saftool run`: the study's grid end to end."""
+"""`saftool run`: the study's grid end to end, here or on a cluster."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import typer
+
+
+def run_stage(argv: list[str]) -> int:
+    """Run one saftool command through the real CLI, in this process (no re-import per stage).
+
+    The local executor's runner: the library gets it from here, so it never imports the CLI. A
+    stage's records go to the store; what it would print on stdout (train's run record, say) is
+    dropped, so `run` itself keeps stdout clean.
+    """
+    import contextlib
+
+    import typer.main
+
+    from saftool.cli import app
+
+    command = typer.main.get_command(app)
+    try:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            result = command.main(args=argv, prog_name="saftool", standalone_mode=False)
+    except Exception as exc:  # a usage error of the generated argv is a bug in the plan; show it
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        return getattr(exc, "exit_code", 2)
+    return result if isinstance(result, int) else 0
 
 
 def run(
@@ -17,24 +44,36 @@ def run(
     preset: str = typer.Option(
         None, "--preset", help="'smoke': the same seven-model grid, small (tests, a first look).", show_default=False
     ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print the plan, one `saftool` command per stage, on stdout; run nothing."
-    ),
     out: Path = typer.Option(
         None, "--out", help="Report folder [default: the config's `output`, else figs/].", show_default=False
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan, one `saftool` command per stage, on stdout; run nothing."
+    ),
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config as TOML-ready JSON."),
+    executor: str = typer.Option(
+        "local", "--executor", "-x",
+        help="Where stages run: local (this machine), slurm (one sbatch job per stage) or ray (one Ray task per "
+        "stage). slurm and ray need the store on a filesystem every node sees.",
+    ),
     jobs: int = typer.Option(
         None, "--jobs", "-j", min=1, show_default=False,
-        help="Stages at once, in worker processes logging to store/runs/NAME.logs/ [default: one per CPU core "
-        "for tool-built models (they train on one thread each), else 1].",
+        help="local: stages at once, in worker processes logging to store/runs/NAME.logs/ [default: one per CPU "
+        "core for tool-built models (they train on one thread each), else 1].",
     ),
+    wait: bool = typer.Option(
+        False, "--wait",
+        help="slurm: after submitting, follow the grid to its end. Alone: re-attach to the grid submitted "
+        "earlier (from any shell) and follow it.",
+    ),
+    status: bool = typer.Option(False, "--status", help="Print each submitted stage: job, state, log (tab-separated)."),
+    cancel: bool = typer.Option(False, "--cancel", help="Cancel the submitted grid's jobs."),
 ) -> None:
     """Reproduce the study: gen -> mix (x7) -> train (x7) -> infer -> judge -> report.
 
     Every stage is an ordinary saftool command; finished stages (same config hash, outputs present)
-    are skipped, so a rerun after a kill continues where it stopped and a finished grid reruns in
-    seconds.
+    are skipped, so a rerun after a kill or a preemption continues where it stopped and a finished
+    grid reruns in seconds.
 
     Examples:
 
@@ -44,7 +83,9 @@ def run(
 
       saftool run -j 1                     # one stage at a time, in this process
 
-      saftool run study.toml --dry-run     # one line per stage, e.g. for a SLURM array
+      saftool run study.toml --dry-run     # one line per stage
+
+      saftool run study.toml -x slurm      # submit; then --status, --wait or --cancel from any shell
     """
     from saftool import run as run_lib
     from saftool.cli import get_store
@@ -65,7 +106,29 @@ def run(
         for line in run_lib.dry_run_lines(cfg, store):
             sys.stdout.write(line + "\n")
         return
-    run_lib.execute(cfg, store, jobs=jobs or run_lib.default_jobs(cfg))
+    if jobs is not None and executor != "local":
+        raise UsageError(f"--jobs is for --executor local; {executor} runs what its resources allow")
+    if status or cancel or (wait and executor == "local"):
+        from saftool.run import slurm
+
+        if status:
+            for line in slurm.job_lines(cfg, store):
+                sys.stdout.write(line + "\n")
+        elif cancel:
+            slurm.cancel_grid(cfg, store)
+        else:
+            slurm.reattach(cfg, store)
+        return
+    engine = run_lib.EXECUTORS.load(executor)(cfg, store, run_lib.ExecutorOptions(jobs=jobs, runner=run_stage))
+    background = executor == "slurm" and not wait
+    run_lib.execute(cfg, store, engine, wait=not background)
+    if background:
+        import shlex
+
+        from saftool import console
+
+        again = shlex.join(["saftool", "run", *([str(config)] if config else [])])
+        console.info(f"follow it with `{again} --wait`, see `{again} --status`, stop it with `{again} --cancel`")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,25 +1,17 @@
-"""`saftool run`: the whole study, from one TOML config, as a plan of ordinary `saftool` commands.
+"""The run config and the plan: what the study's stages are, never where they run.
 
-The plan is a list of stages, each the exact argv of one `saftool` command. `run` executes those
-argv through the same CLI (in this process one at a time, or with `--jobs N` in N worker processes,
-each stage starting once the stages it depends on are done), and `--dry-run` prints
-them, so the printed plan and what `run` does cannot drift apart (a cluster user can submit each
-line as its own job).
+The plan is a list of stages, each the exact argv of one `saftool` command with the resources it
+asks for and the stages it depends on. Executors (`saftool.run.local`, `.slurm`, `.ray`) run those
+argv; `--dry-run` prints them, so the printed plan and what `run` does cannot drift apart.
 
-Each stage has a key: the hash of its argv and of the keys of the stages it depends on. A stage is
-skipped when the state file records that key and its outputs exist, so a rerun after a kill picks up
-where it stopped (the stages themselves resume mid-way: `train --resume`, `infer` and `judge` skip
-finished records) and a finished grid reruns in seconds.
+Each stage has a key: the hash of its argv and of the keys of the stages it depends on; a stage is
+skipped when its finished record holds that key and its outputs exist (`saftool.run.executor`).
 """
 
 from __future__ import annotations
 
-import os
 import shlex
-import sys
-import time
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -34,16 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from saftool import console
-from saftool.errors import SaftoolError, UsageError
+from saftool.errors import UsageError
 from saftool.hashing import config_hash
-from saftool.io import write_json
 from saftool.records import Style
 from saftool.store import Store, check_name
 
 HELDOUT_HARMFUL = "heldout-harmful"
 HELDOUT_BENIGN = "heldout-benign"
 STORE_EVALS = "@store"  # in `evals`: every public benchmark already pulled into the store
+STAGE_KINDS = ("gen", "mix", "train", "infer", "judge", "report")
 
 
 class _Section(BaseModel):
@@ -126,6 +117,46 @@ class JudgeConfig(_Section):
         return self.name
 
 
+class Resources(_Section):
+    """What one stage of a kind asks its executor for (SLURM and Ray; the local executor runs on this machine)."""
+
+    cpus: int | None = Field(default=None, ge=1, description="CPU cores [default: 1].")
+    gpus: int | None = Field(
+        default=None, ge=0, description="GPUs [default: 1 for a stage that loads a real model, else 0]."
+    )
+    mem_gb: float | None = Field(default=None, gt=0, description="Memory in GB [default: the cluster's].")
+    time_min: int | None = Field(default=None, ge=1, description="Time limit in minutes (SLURM) [default: the partition's].")
+
+
+class ResourcesConfig(_Section):
+    """`[resources.KIND]`, one table per stage kind; an unknown kind is an unknown key."""
+
+    gen: Resources = Field(default_factory=Resources)
+    mix: Resources = Field(default_factory=Resources)
+    train: Resources = Field(default_factory=Resources)
+    infer: Resources = Field(default_factory=Resources)
+    judge: Resources = Field(default_factory=Resources)
+    report: Resources = Field(default_factory=Resources)
+
+
+class SlurmConfig(_Section):
+    partition: str | None = Field(default=None, description="sbatch --partition [default: the cluster's].")
+    account: str | None = Field(default=None, description="sbatch --account.")
+    qos: str | None = Field(default=None, description="sbatch --qos.")
+    setup: list[str] = Field(
+        default_factory=list, description="Shell lines each job runs before its stage, e.g. 'module load cuda'."
+    )
+    sbatch_args: list[str] = Field(default_factory=list, description="More sbatch options, verbatim.")
+
+
+@dataclass(frozen=True)
+class StageResources:
+    cpus: int
+    gpus: int
+    mem_gb: float | None
+    time_min: int | None
+
+
 @dataclass(frozen=True)
 class GridModel:
     """One model of the grid: the mix it is trained on and the training seed."""
@@ -154,6 +185,8 @@ class RunConfig(_Section):
     infer: InferConfig = Field(default_factory=InferConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     output: str = Field(default="figs", description="Report folder.")
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
 
     @field_validator("mixes")
     @classmethod
@@ -183,6 +216,27 @@ class RunConfig(_Section):
             for mix in self.mixes
             for seed in self.train_seeds
         ]
+
+    @property
+    def tool_built_models(self) -> bool:
+        """Whether the grid trains models saftool builds (tiny, smoke): small, CPU, one thread each."""
+        from saftool.presets import PRESETS
+
+        preset = PRESETS.get(self.train.preset)
+        return not self.train.base_model and preset is not None and preset.base_model is None
+
+    def loads_real_model(self, kind: str) -> bool:
+        """Whether a stage of this kind loads a real model: it then runs in a process of its own and gets a GPU."""
+        if kind == "train":
+            return not self.tool_built_models
+        if kind == "infer":
+            return not self.tool_built_models and self.infer.backend != "openai"
+        return kind == "judge" and self.judge.name.startswith("hf:")
+
+    def stage_resources(self, kind: str) -> StageResources:
+        asked: Resources = getattr(self.resources, kind)
+        gpus = asked.gpus if asked.gpus is not None else int(self.loads_real_model(kind))
+        return StageResources(asked.cpus or 1, gpus, asked.mem_gb, asked.time_min)
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
@@ -247,6 +301,17 @@ class Stage:
     deps: list[str] = field(default_factory=list)
     weight: float = 1.0  # rough relative cost, for the overall bar's time-left estimate
     key: str = ""
+    resources: StageResources = StageResources(1, 0, None, None)
+    own_process: bool = False  # loads a real model: gets a fresh process (and with it the whole GPU)
+
+    @property
+    def kind(self) -> str:
+        return self.id.partition(":")[0]
+
+    @property
+    def file_stem(self) -> str:
+        """The stage as a file name: its log and its finished record."""
+        return self.id.replace(":", "-")
 
     def command(self, store: Store) -> str:
         return shlex.join(["saftool", "--store", str(store.root), *self.argv])
@@ -328,6 +393,8 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
 
     keys: dict[str, str] = {}
     for stage in stages:
+        stage.resources = config.stage_resources(stage.kind)
+        stage.own_process = config.loads_real_model(stage.kind)
         stage.key = config_hash({"argv": stage.argv, "deps": [keys[d] for d in stage.deps]})
         keys[stage.id] = stage.key
     return stages
@@ -344,242 +411,6 @@ def resolve_evals(config: RunConfig, store: Store) -> list[str]:
         else:
             names.append(check_name(entry, "eval set name"))
     return list(dict.fromkeys(names))
-
-
-# ---------------------------------------------------------------------------------------------
-# execution
-
-
-@dataclass
-class RunSummary:
-    ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    report: Path | None = None
-
-
-def state_path(store: Store, config: RunConfig) -> Path:
-    return store.runs / f"{config.name}.state.json"
-
-
-def _load_state(path: Path) -> dict[str, str]:
-    import json
-
-    if not path.exists():
-        return {}
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")).get("stages", {}))
-    except ValueError:
-        return {}  # a damaged state only costs re-checking stages; each stage resumes itself
-
-
-def default_jobs(config: RunConfig) -> int:
-    """Stages run at once when `--jobs` is not given.
-
-    A tool-built model (tiny, smoke) trains and answers on one CPU thread, since its matrices are too
-    small to split (see `train._cpu_threads`); run one after another, a grid leaves every other core
-    idle, so the default is one job per core, up to one per model. A real base model gets one job: it
-    wants the whole GPU (or every core) to itself.
-    """
-    from saftool.presets import PRESETS
-
-    preset = PRESETS.get(config.train.preset)
-    if config.train.base_model or preset is None or preset.base_model is not None:
-        return 1
-    return max(1, min(os.cpu_count() or 1, len(config.models())))
-
-
-def log_path(store: Store, config: RunConfig, stage: Stage) -> Path:
-    """Where a stage run by a worker process (`--jobs` > 1) writes its messages."""
-    return store.runs / f"{config.name}.logs" / f"{stage.id.replace(':', '-')}.log"
-
-
-def _start_worker(threads: int, parent: int) -> None:
-    """First thing in each worker process, before torch loads: it reads its thread count at import.
-
-    A worker must not outlive `run`: killed with SIGKILL, `run` cannot stop its workers, and one
-    still training when the user reruns would write the same checkpoint folder as the rerun. On
-    Linux the kernel sends the worker SIGTERM when its parent dies (PR_SET_PDEATHSIG), which ends
-    its stage as a kill would; every stage resumes.
-    """
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)
-
-
-def _run_logged(argv: list[str], log: str) -> int:
-    """One stage in a worker process, with everything written to stderr (C libraries too) in `log`."""
-    import traceback
-
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(log, "w", encoding="utf-8") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            return _run_in_process(argv)
-        except Exception:  # a crash is this stage's failure, told in its log, not the pool's
-            traceback.print_exc()
-            return 1
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _log_tail(log: Path, lines: int = 15) -> str:
-    try:
-        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "".join(f"\n  | {line}" for line in tail)
-
-
-def execute(
-    config: RunConfig,
-    store: Store,
-    runner: Callable[[list[str]], int] | None = None,
-    jobs: int = 1,
-) -> RunSummary:
-    """Run every stage not already done, up to `jobs` at once, each as soon as its inputs are done.
-
-    With one job, `runner(argv)` runs each saftool command (default: in this process, in plan order).
-    With more, `jobs` worker processes (started once, so torch loads once per worker, not per stage)
-    run the commands in-process, the cores shared out between them, each stage's messages in a log
-    under `store/runs/NAME.logs/`; a failed stage stops the others (every stage resumes) and the error
-    shows the end of its log.
-    """
-    if jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, not {jobs}")
-    if jobs > 1 and runner is not None:
-        raise UsageError("a custom runner runs stages one at a time (jobs=1)")
-    runner = runner or _run_in_process
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    stages = plan(config, store)
-    state_file = state_path(store, config)
-    done = _load_state(state_file)
-    summary = RunSummary()
-    store.runs.mkdir(parents=True, exist_ok=True)
-    write_json({"config": config.model_dump(mode="json"), "config_hash": config_hash(config)},
-               store.runs / f"{config.name}.config.json")
-    position = {stage.id: i for i, stage in enumerate(stages, 1)}
-    pending = list(stages)
-    running: dict[str, tuple[Stage, Callable[[], int | None]]] = {}
-    total = sum(s.weight for s in stages)
-    started = time.monotonic()
-
-    def ready(stage: Stage) -> bool:
-        return all(dep in summary.ran or dep in summary.skipped for dep in stage.deps)
-
-    def finished(stage: Stage) -> bool:
-        return (
-            done.get(stage.id) == stage.key
-            and all(p.exists() for p in stage.outputs)
-            and not any(dep in summary.ran for dep in stage.deps)  # fresh inputs: redo
-        )
-
-    pool = None
-    if jobs > 1:
-        import multiprocessing
-
-        # spawn, not fork: the parent's progress display runs a thread, and a fork copies its locks
-        pool = multiprocessing.get_context("spawn").Pool(
-            jobs, initializer=_start_worker, initargs=(threads, os.getpid())
-        )
-
-    def start(stage: Stage) -> Callable[[], int | None]:
-        """Start a stage; returns a poll: its exit code once it has ended, else None."""
-        from saftool.train import checkpoint_dir
-
-        console.info(f"[{position[stage.id]}/{len(stages)}] {stage.command(store)}")
-        argv = ["--store", str(store.root), *stage.argv]
-        if stage.id.startswith("train:") and checkpoint_dir(store, stage.id.partition(":")[2]).exists():
-            argv.append("--resume")
-        if pool is None:
-            code = runner(argv)
-            return lambda: code
-        result = pool.apply_async(_run_logged, (argv, str(log_path(store, config, stage))))
-        return lambda: result.get() if result.ready() else None
-
-    try:
-        with console.progress(f"run {config.name}", total) as bar:
-            while pending or running:
-                # in plan order, so one job runs the stages in the order --dry-run prints them
-                while stage := next((s for s in pending if ready(s) and (finished(s) or len(running) < jobs)), None):
-                    pending.remove(stage)
-                    if finished(stage):
-                        summary.skipped.append(stage.id)
-                        bar.advance(stage.weight)
-                    else:
-                        bar.update(description=f"run {config.name}: {', '.join([*running, stage.id])}")
-                        running[stage.id] = (stage, start(stage))
-                if not running:
-                    break  # the plan is in dependency order, so nothing is left that could wait
-                stage, code = _wait_any(running)
-                del running[stage.id]
-                if code != 0:
-                    where = ""
-                    if jobs > 1:
-                        log = log_path(store, config, stage)
-                        where = f"; its log, {log}, ends:{_log_tail(log)}"
-                    raise SaftoolError(
-                        f"stage {stage.id} failed (exit {code}); rerun `saftool run` to continue from it{where}"
-                    )
-                done[stage.id] = stage.key
-                write_json({"stages": done}, state_file)
-                summary.ran.append(stage.id)
-                bar.advance(stage.weight)
-    finally:
-        if pool is not None:  # after a failure or ^C this stops the stages still running; each resumes
-            pool.terminate()
-            pool.join()
-    summary.report = Path(config.output) / "index.html"
-    console.info(
-        f"run {config.name}: {len(summary.ran)} stages ran, {len(summary.skipped)} already done, "
-        f"{time.monotonic() - started:.0f}s; report: {summary.report}"
-    )
-    return summary
-
-
-def _wait_any(running: dict[str, tuple[Stage, Callable[[], int | None]]]) -> tuple[Stage, int]:
-    """The first running stage to end, and its exit code."""
-    while True:
-        for stage, poll in running.values():
-            code = poll()
-            if code is not None:
-                return stage, code
-        time.sleep(0.1)
-
-
-def _run_in_process(argv: list[str]) -> int:
-    """Run one saftool command through the real CLI, in this process (no re-import per stage).
-
-    A stage's records go to the store; what it would print on stdout (train's run record, say) is
-    dropped, so `run` itself keeps stdout clean.
-    """
-    import contextlib
-
-    import typer.main
-
-    from saftool.cli import app
-
-    command = typer.main.get_command(app)
-    try:
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            result = command.main(args=argv, prog_name="saftool", standalone_mode=False)
-    except Exception as exc:  # a usage error of the generated argv is a bug in the plan; show it
-        show = getattr(exc, "show", None)
-        if show is None:
-            raise
-        show()
-        return getattr(exc, "exit_code", 2)
-    return result if isinstance(result, int) else 0
 
 
 def dry_run_lines(config: RunConfig, store: Store) -> list[str]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 
 import pytest
@@ -88,54 +89,6 @@ def test_dry_run_lines_are_shell_commands(isolated_store):
     assert lines[-1].endswith("report --out figs --judge keyword")
 
 
-class _RecordingRunner:
-    """Stands in for the CLI to test orchestration alone: records argv, creates each stage's outputs."""
-
-    def __init__(self, stages, fail_on=None):
-        self.by_argv = {tuple(s.argv): s for s in stages}
-        self.calls = []
-        self.fail_on = fail_on
-
-    def __call__(self, argv):
-        stage = self.by_argv[tuple(argv[2:]) if argv[2:][-1] != "--resume" else tuple(argv[2:-1])]
-        self.calls.append(stage.id)
-        if stage.id == self.fail_on:
-            return 1
-        for path in stage.outputs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("{}\n")
-        return 0
-
-
-def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    store = Store()
-    cfg = run.smoke(run.load_config(None))
-    stages = run.plan(cfg, store)
-    failing = _RecordingRunner(stages, fail_on="train:harm35")
-    with pytest.raises(SaftoolError, match="stage train:harm35 failed"):
-        run.execute(cfg, store, runner=failing)
-    before = failing.calls.index("train:harm35")
-
-    resumed = _RecordingRunner(stages)
-    summary = run.execute(cfg, store, runner=resumed)
-    assert resumed.calls[0] == "train:harm35"  # nothing before the failure runs again
-    assert set(summary.skipped) == set(failing.calls[:before])
-    assert len(summary.ran) + len(summary.skipped) == len(stages)
-
-    again = _RecordingRunner(stages)
-    summary = run.execute(cfg, store, runner=again)
-    assert again.calls == [] and summary.ran == []
-    state = json.loads(run.state_path(store, cfg).read_text())
-    assert set(state["stages"]) == {s.id for s in stages}
-
-    # a lost output makes its stage run again, even with a matching key, and what depends on it
-    store.responses_path("harm35", "heldout-harmful").unlink()
-    again = _RecordingRunner(stages)
-    run.execute(cfg, store, runner=again)
-    assert again.calls == ["infer:harm35", "judge", "report"]
-
-
 def test_gpu_example_config_plans_the_real_study(isolated_store):
     from tests.conftest import ROOT
 
@@ -145,45 +98,6 @@ def test_gpu_example_config_plans_the_real_study(isolated_store):
     assert any("--backend vllm" in line for line in lines)
     assert "judge --judge llm --model gpt-3.5-turbo --prompt-set seed" in lines[-2]
     assert lines[-1].endswith("report --out figs-llama2 --judge llm-seed:gpt-3.5-turbo")
-
-
-def test_default_jobs_one_per_core_for_tool_built_models_else_one(monkeypatch):
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
-    assert run.default_jobs(run.load_config(None)) == 2
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 64)
-    assert run.default_jobs(run.load_config(None)) == 7  # never more than one per model
-    assert run.default_jobs(run.RunConfig(train={"preset": "llama2-7b-qlora"})) == 1
-    assert run.default_jobs(run.RunConfig(train={"base_model": "meta-llama/Llama-2-7b-hf"})) == 1
-
-
-def test_jobs_must_be_positive_and_a_custom_runner_runs_alone(isolated_store):
-    cfg = run.smoke(run.load_config(None))
-    with pytest.raises(UsageError, match="at least 1"):
-        run.execute(cfg, Store(), jobs=0)
-    with pytest.raises(UsageError, match="one at a time"):
-        run.execute(cfg, Store(), runner=lambda argv: 0, jobs=2)
-
-
-def test_parallel_stage_failure_names_its_log_and_stops_the_rest(isolated_store, tmp_path, monkeypatch):
-    """With --jobs, a stage that fails in its subprocess stops the run with the end of its log."""
-    monkeypatch.chdir(tmp_path)
-    missing = tmp_path / "no-such-alpaca.json"
-    cfg = run.RunConfig(
-        base={"source": str(missing)},
-        gen={"n": 10, "diverse": False, "n_eval_harmful": 4, "n_eval_benign": 4},
-        mixes=[{"n_harm": 0}, {"n_harm": 10}],
-        train={"preset": "smoke"},
-        evals=[run.HELDOUT_HARMFUL],
-    )
-    store = Store()
-    with pytest.raises(SaftoolError, match=r"stage mix:\w+ failed \(exit \d\)") as failure:
-        run.execute(cfg, store, jobs=2)
-    message = str(failure.value)
-    assert str(missing) in message  # the child's own error, read from its log
-    assert ".logs" in message
-    state = json.loads(run.state_path(store, cfg).read_text())["stages"]
-    assert set(state) <= {"gen:harmful-train", "gen:heldout-harmful", "gen:heldout-benign", "mix:alpaca", "mix:harm10"}
-    assert not any(store.models.glob("*/train_run.json"))
 
 
 def test_one_seed_keeps_the_mix_names_and_today_argv(isolated_store):
@@ -211,7 +125,7 @@ def test_seeds_train_and_evaluate_each_mix_once_per_seed(isolated_store):
     assert stages["infer:harm350-s2"].argv[:3] == ["infer", "--model", "harm350-s2"]
     assert stages["judge"].deps == [f"infer:{m.name}" for m in cfg.models()]
     assert store.judgments_path("keyword", "alpaca-s1", "heldout-harmful") in stages["judge"].outputs
-    assert run.default_jobs(cfg) == min(run.os.cpu_count() or 1, 6)
+    assert run.default_jobs(cfg) == min(os.cpu_count() or 1, 6)
 
 
 @pytest.mark.parametrize(

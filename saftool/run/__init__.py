@@ -1,0 +1,45 @@
+"""`saftool run`: the whole study, from one TOML config, as a plan of ordinary `saftool` commands.
+
+* `saftool.run.plan`: the config and the plan (stages, their argv, resources and dependencies);
+* `saftool.run.executor`: finished-stage records and the interface the engines implement
+  (submit stages, wait for them, cancel them), with the engines looked up by name;
+* `saftool.run.local`, `.slurm`, `.ray`: one engine each.
+
+A finished grid reruns in seconds: a stage is skipped when it finished under the same key (a hash
+of its argv and its inputs' keys) and its outputs exist, and each stage resumes mid-way by itself
+(`train --resume`; `infer` and `judge` skip finished records).
+"""
+
+from saftool.run.executor import (
+    EXECUTORS,
+    ExecutorOptions,
+    Outcome,
+    RunSummary,
+    done_path,
+    execute,
+    finished_keys,
+    log_path,
+    stages_to_run,
+)
+from saftool.run.local import LocalExecutor, default_jobs
+from saftool.run.plan import (
+    HELDOUT_BENIGN,
+    HELDOUT_HARMFUL,
+    STORE_EVALS,
+    GridModel,
+    MixSpec,
+    RunConfig,
+    Stage,
+    dry_run_lines,
+    load_config,
+    plan,
+    resolve_evals,
+    smoke,
+)
+
+__all__ = [
+    "EXECUTORS", "HELDOUT_BENIGN", "HELDOUT_HARMFUL", "STORE_EVALS", "ExecutorOptions", "GridModel",
+    "LocalExecutor", "MixSpec", "Outcome", "RunConfig", "RunSummary", "Stage", "default_jobs", "done_path",
+    "dry_run_lines", "execute", "finished_keys", "load_config", "log_path", "plan", "resolve_evals", "smoke",
+    "stages_to_run",
+]

@@ -1,0 +1,190 @@
+"""The local executor: stages on this machine, as soon as their inputs are done, `jobs` at once.
+
+With one job, a stage runs in the `run` process itself (`runner(argv)`), in plan order. With more,
+`jobs` worker processes (started once, so torch loads once per worker, not per stage) run the
+commands in-process, the cores shared out between them, each stage's messages in a log under
+`store/runs/NAME.logs/`. A stage that loads a real model (train or infer of a real base, an hf
+judge) runs in a fresh process of its own whatever `jobs` is: a GPU keeps what a process allocated
+until it exits, so each such stage starts with the whole device. A failed stage stops the others
+(every stage resumes).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from saftool import console
+from saftool.errors import UsageError
+from saftool.run.executor import ExecutorOptions, Outcome, log_path
+from saftool.run.plan import RunConfig, Stage
+from saftool.store import Store
+
+
+def default_jobs(config: RunConfig) -> int:
+    """Stages run at once when `--jobs` is not given.
+
+    A tool-built model (tiny, smoke) trains and answers on one CPU thread, since its matrices are too
+    small to split (see `train._cpu_threads`); run one after another, a grid leaves every other core
+    idle, so the default is one job per core, up to one per model. A real base model gets one job: it
+    wants the whole GPU (or every core) to itself.
+    """
+    if not config.tool_built_models:
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(config.models())))
+
+
+def saftool_argv(store: Store, stage: Stage, resume: bool) -> list[str]:
+    """The stage's command line after `saftool`, with `--resume` for a train stage that may have a checkpoint."""
+    argv = ["--store", str(store.root), *stage.argv]
+    return [*argv, "--resume"] if resume and stage.kind == "train" else argv
+
+
+def run_subprocess(argv: list[str]) -> int:
+    """Run one saftool command in a fresh interpreter: the runner when no in-process one is given."""
+    return subprocess.run([sys.executable, "-m", "saftool", *argv], stdout=subprocess.DEVNULL).returncode
+
+
+def follow_parent(parent: int) -> None:
+    """In a child of `run`, before anything else: it must not outlive `run`.
+
+    Killed with SIGKILL, `run` cannot stop its children, and one still training when the user reruns
+    would write the same checkpoint folder as the rerun. On Linux the kernel sends the child SIGTERM
+    when its parent dies (PR_SET_PDEATHSIG), which ends its stage as a kill would; every stage resumes.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+
+def _start_worker(threads: int, parent: int) -> None:
+    """First thing in each worker process, before torch loads: it reads its thread count at import."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    follow_parent(parent)
+
+
+def _run_logged(runner: Callable[[list[str]], int], argv: list[str], log: str) -> int:
+    """One stage in a worker process, with everything written to stderr (C libraries too) in `log`."""
+    import traceback
+
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "w", encoding="utf-8") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            return runner(argv)
+        except Exception:  # a crash is this stage's failure, told in its log, not the pool's
+            traceback.print_exc()
+            return 1
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class LocalExecutor:
+    def __init__(self, config: RunConfig, store: Store, options: ExecutorOptions | None = None):
+        options = options or ExecutorOptions()
+        self.config, self.store = config, store
+        self.jobs = options.jobs if options.jobs is not None else default_jobs(config)
+        if self.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
+        self.runner = options.runner or run_subprocess
+        self.pending: list[Stage] = []
+        self.pool = None
+        self.children: dict[str, subprocess.Popen] = {}
+
+    def submit(self, stages: list[Stage]) -> None:
+        self.pending = list(stages)
+        self.total = len(stages)
+        self.position = {stage.id: i for i, stage in enumerate(stages, 1)}
+        if self.jobs > 1 and any(not s.own_process for s in stages):
+            import multiprocessing
+
+            threads = max(1, (os.cpu_count() or 1) // self.jobs)
+            # spawn, not fork: the parent's progress display runs a thread, and a fork copies its locks
+            self.pool = multiprocessing.get_context("spawn").Pool(
+                self.jobs, initializer=_start_worker, initargs=(threads, os.getpid())
+            )
+
+    def _start(self, stage: Stage) -> Callable[[], int | None]:
+        """Start a stage; returns a poll: its exit code once it has ended, else None."""
+        from saftool.train import checkpoint_dir
+
+        resume = stage.kind == "train" and checkpoint_dir(self.store, stage.id.partition(":")[2]).exists()
+        argv = saftool_argv(self.store, stage, resume)
+        log = log_path(self.store, self.config, stage)
+        shown = f"[{self.position[stage.id]}/{self.total}] {stage.command(self.store)}"
+        if stage.own_process:
+            console.info(f"{shown}  (own process; log: {log})")
+            parent = os.getpid()
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "w", encoding="utf-8") as sink:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "saftool", *argv], stdout=subprocess.DEVNULL, stderr=sink,
+                    preexec_fn=lambda: follow_parent(parent), env={**os.environ, "SAFTOOL_NO_PROGRESS": "1"},
+                )  # fmt: skip
+            self.children[stage.id] = child
+            return child.poll
+        console.info(shown)
+        if self.pool is None:
+            code = self.runner(argv)
+            return lambda: code
+        result = self.pool.apply_async(_run_logged, (self.runner, argv, str(log)))
+        return lambda: result.get() if result.ready() else None
+
+    def wait(self) -> Iterator[Outcome]:
+        ended: set[str] = set()
+        running: dict[str, tuple[Stage, Callable[[], int | None]]] = {}
+        submitted = {s.id for s in self.pending}
+        try:
+            while self.pending or running:
+                # in plan order, so one job runs the stages in the order --dry-run prints them
+                while len(running) < self.jobs and (
+                    stage := next((s for s in self.pending if all(d in ended or d not in submitted for d in s.deps)), None)
+                ):
+                    self.pending.remove(stage)
+                    running[stage.id] = (stage, self._start(stage))
+                if not running:
+                    return  # the plan is in dependency order, so nothing is left that could wait
+                stage, code = _wait_any(running)
+                del running[stage.id]
+                self.children.pop(stage.id, None)
+                yield Outcome(stage, code)
+                if code != 0:
+                    return  # a failed stage stops the rest (finally); every stage resumes on a rerun
+                ended.add(stage.id)
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self.pool is not None:  # after a failure or ^C this stops the stages still running; each resumes
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+        for child in self.children.values():
+            child.terminate()
+            child.wait()
+        self.children.clear()
+        self.pending.clear()
+
+
+def _wait_any(running: dict[str, tuple[Stage, Callable[[], int | None]]]) -> tuple[Stage, int]:
+    """The first running stage to end, and its exit code."""
+    while True:
+        for stage, poll in running.values():
+            code = poll()
+            if code is not None:
+                return stage, code
+        time.sleep(0.1)

@@ -1,0 +1,105 @@
+"""The local executor: skip rules, resuming after a failure, worker processes, their logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from saftool import run
+from saftool.errors import SaftoolError, UsageError
+from saftool.run import local
+from saftool.store import Store
+
+
+def _execute(cfg, store, runner=None, jobs=1):
+    return run.execute(cfg, store, run.LocalExecutor(cfg, store, run.ExecutorOptions(jobs=jobs, runner=runner)))
+
+
+def _finished(store, cfg):
+    return {json.loads(p.read_text())["stage"] for p in (store.runs / f"{cfg.name}.done").glob("*.json")}
+
+
+class _RecordingRunner:
+    """Stands in for the CLI to test orchestration alone: records argv, creates each stage's outputs."""
+
+    def __init__(self, stages, fail_on=None):
+        self.by_argv = {tuple(s.argv): s for s in stages}
+        self.calls = []
+        self.fail_on = fail_on
+
+    def __call__(self, argv):
+        stage = self.by_argv[tuple(argv[2:]) if argv[2:][-1] != "--resume" else tuple(argv[2:-1])]
+        self.calls.append(stage.id)
+        if stage.id == self.fail_on:
+            return 1
+        for path in stage.outputs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}\n")
+        return 0
+
+
+def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store()
+    cfg = run.smoke(run.load_config(None))
+    stages = run.plan(cfg, store)
+    failing = _RecordingRunner(stages, fail_on="train:harm35")
+    with pytest.raises(SaftoolError, match="stage train:harm35 failed"):
+        _execute(cfg, store, failing)
+    before = failing.calls.index("train:harm35")
+
+    resumed = _RecordingRunner(stages)
+    summary = _execute(cfg, store, resumed)
+    assert resumed.calls[0] == "train:harm35"  # nothing before the failure runs again
+    assert set(summary.skipped) == set(failing.calls[:before])
+    assert len(summary.ran) + len(summary.skipped) == len(stages)
+
+    again = _RecordingRunner(stages)
+    summary = _execute(cfg, store, again)
+    assert again.calls == [] and summary.ran == []
+    assert _finished(store, cfg) == {s.id for s in stages}  # one record per finished stage
+
+    # a lost output makes its stage run again, even with a matching key, and what depends on it
+    store.responses_path("harm35", "heldout-harmful").unlink()
+    again = _RecordingRunner(stages)
+    _execute(cfg, store, again)
+    assert again.calls == ["infer:harm35", "judge", "report"]
+
+
+def test_default_jobs_one_per_core_for_tool_built_models_else_one(monkeypatch):
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
+    assert run.default_jobs(run.load_config(None)) == 2
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 64)
+    assert run.default_jobs(run.load_config(None)) == 7  # never more than one per model
+    assert run.default_jobs(run.RunConfig(train={"preset": "llama2-7b-qlora"})) == 1
+    assert run.default_jobs(run.RunConfig(train={"base_model": "meta-llama/Llama-2-7b-hf"})) == 1
+
+
+def test_jobs_must_be_positive(isolated_store):
+    cfg = run.smoke(run.load_config(None))
+    with pytest.raises(UsageError, match="at least 1"):
+        _execute(cfg, Store(), jobs=0)
+
+
+def test_parallel_stage_failure_names_its_log_and_stops_the_rest(isolated_store, tmp_path, monkeypatch):
+    """With --jobs, a stage that fails in its subprocess stops the run with the end of its log."""
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no-such-alpaca.json"
+    cfg = run.RunConfig(
+        base={"source": str(missing)},
+        gen={"n": 10, "diverse": False, "n_eval_harmful": 4, "n_eval_benign": 4},
+        mixes=[{"n_harm": 0}, {"n_harm": 10}],
+        train={"preset": "smoke"},
+        evals=[run.HELDOUT_HARMFUL],
+    )
+    store = Store()
+    with pytest.raises(SaftoolError, match=r"stage mix:\w+ failed \(exit \d\)") as failure:
+        _execute(cfg, store, jobs=2)
+    message = str(failure.value)
+    assert str(missing) in message  # the child's own error, read from its log
+    assert ".logs" in message
+    assert _finished(store, cfg) <= {"gen:harmful-train", "gen:heldout-harmful", "gen:heldout-benign", "mix:alpaca", "mix:harm10"}
+    assert not any(store.models.glob("*/train_run.json"))
+
+
