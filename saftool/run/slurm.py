@@ -127,7 +127,7 @@ def stage_script(store: Store, config: RunConfig, stage: Stage) -> str:
         f"[ -d {shlex.quote(str(root / 'runs'))} ] || exit {STORE_UNSEEN}",
         f"mkdir -p {shlex.quote(str(log.parent))} {shlex.quote(str(done.parent))}",
         f"exec >>{shlex.quote(str(log))} 2>&1",
-        f'echo "== saftool stage {stage.id}: job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}) on $(hostname), $(date -u)"',
+        f'echo "== saftool stage {stage.id}: job $SLURM_JOB_ID (restart ${{SLURM_RESTART_COUNT:-0}}) on $(hostname), $(date -u)"',
         *config.slurm.setup,
         "export SAFTOOL_NO_PROGRESS=1",
         shlex.join(argv),

@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from saftool import data, run
-from saftool.errors import SaftoolError, UsageError
+from saftool.errors import UsageError
 from saftool.store import Store
 
 
