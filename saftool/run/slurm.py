@@ -44,7 +44,7 @@ from saftool.run.executor import (
     runs_file,
     store_unseen,
 )
-from saftool.run.plan import RunConfig, Stage, StageResources, plan
+from saftool.run.plan import STAGE_KINDS, RunConfig, Stage, StageResources, plan
 from saftool.store import Store
 
 POLL_SECONDS = 2.0
@@ -176,22 +176,29 @@ def require_slurm() -> None:
 
 
 class SlurmExecutor:
-    def __init__(self, config: RunConfig, store: Store, options: ExecutorOptions | None = None):
+    def __init__(self, config: RunConfig, store: Store, options: ExecutorOptions | None = None, *, check: bool = True):
         require_slurm()
         self.config, self.store = config, store
         self.groups: list[Group] = []
+        if check:  # before anything is written or queued
+            self._refuse_a_second_submission()
+            self._test_requests()
+
+    def _refuse_a_second_submission(self) -> None:
+        if not runs_file(self.store, self.config, ".jobs.json").exists():
+            return
+        earlier, _ = SlurmExecutor.attach(self.config, self.store)
+        live = [stage.id for stage, state, _code in earlier.states() if state not in FINAL and state != "LOST"]
+        if live:
+            raise UsageError(
+                f"grid {self.config.name!r} is already submitted and has jobs that have not ended ({', '.join(live[:3])}"
+                f"{', ...' if len(live) > 3 else ''}): follow it with --wait, see --status, or --cancel it"
+            )
 
     # -- submit ---------------------------------------------------------------------------------
 
     def submit(self, stages: list[Stage]) -> None:
-        live = [sid for sid, state in self.recorded_states().items() if state not in FINAL and state != "DONE"]
-        if live:
-            raise UsageError(
-                f"grid {self.config.name!r} is already submitted and still has jobs ({', '.join(live[:3])}"
-                f"{', ...' if len(live) > 3 else ''}): follow it with --wait, see --status, or --cancel it"
-            )
         self.groups = array_groups(stages)
-        self._test_requests()
         where = {s.id: (n, t) for n, g in enumerate(self.groups) for t, s in enumerate(g.stages)}
         scripts = runs_file(self.store, self.config, ".logs")
         scripts.mkdir(parents=True, exist_ok=True)
@@ -222,18 +229,16 @@ class SlurmExecutor:
         )
 
     def _test_requests(self) -> None:
-        """`sbatch --test-only` for each distinct request: SLURM's own refusal, before anything is queued."""
+        """`sbatch --test-only` for each distinct request: SLURM's own refusal, before anything is written or queued."""
         seen: set[tuple[str, ...]] = set()
-        for group in self.groups:
-            options = tuple(request_options(self.config, group.resources))
+        for kind in STAGE_KINDS:
+            options = tuple(request_options(self.config, self.config.stage_resources(kind)))
             if options in seen:
                 continue
             seen.add(options)
             test = subprocess.run(["sbatch", "--test-only", *options, "--wrap", "true"], capture_output=True, text=True)
             if test.returncode != 0:
-                raise UsageError(
-                    f"sbatch refused the {group.kind} stages ({' '.join(options)}): {_sbatch_reason(test.stderr)}"
-                )
+                raise UsageError(f"sbatch refused the {kind} stages ({' '.join(options)}): {_sbatch_reason(test.stderr)}")
 
     def _write_jobs(self) -> None:
         stages = {
@@ -249,7 +254,7 @@ class SlurmExecutor:
     @classmethod
     def attach(cls, config: RunConfig, store: Store) -> tuple[SlurmExecutor, list[Stage]]:
         """The executor of a grid submitted earlier (from any shell), and its submitted stages."""
-        executor = cls(config, store)
+        executor = cls(config, store, check=False)
         jobs = executor.jobs_record()
         by_id = {s.id: s for s in plan(config, store)}
         stages = [by_id[sid] for sid in jobs["stages"] if sid in by_id]
@@ -271,14 +276,6 @@ class SlurmExecutor:
                 f"grid {self.config.name!r} was never submitted: no {path}; "
                 "submit it with `saftool run CONFIG --executor slurm`"
             ) from None
-
-    def recorded_states(self) -> dict[str, str]:
-        """Each stage of the last submission (if any) and its state: a SLURM job state, DONE or LOST."""
-        path = runs_file(self.store, self.config, ".jobs.json")
-        if not path.exists():
-            return {}
-        executor, _ = SlurmExecutor.attach(self.config, self.store)
-        return {stage.id: state for stage, state, _code in executor.states()}
 
     def states(self) -> list[tuple[Stage, str, int | None]]:
         """(stage, state, exit code) for every submitted stage, from scontrol and the finished records."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from saftool.cli import app
+from tests.run import grids
 
 pytestmark = pytest.mark.slow
 
@@ -51,47 +52,11 @@ def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_stor
     assert "0 stages ran, 27 already done" in again.stderr
 
 
-_TIMING = {"wall_seconds", "tokens_per_second", "loss_curve", "versions", "model_dir", "created"}
-
-
-def _snapshot(store: Path) -> dict[str, object]:
-    """Every record the run left, keyed by path relative to the store, timings left out."""
-    snap: dict[str, object] = {}
-    for path in sorted(store.rglob("*.json*")):
-        rel = path.relative_to(store).as_posix()
-        if rel.startswith(("runs/", "cache/")) or "/." in "/" + rel or "checkpoint" in rel:
-            continue
-        if path.suffix == ".jsonl":
-            snap[rel] = [json.loads(line) for line in path.read_text().splitlines()]
-        elif path.name == "train_run.json":
-            record = json.loads(path.read_text())
-            snap[rel] = {k: v for k, v in record.items() if k not in _TIMING}
-        elif path.name.endswith(".manifest.json"):
-            record = json.loads(path.read_text())
-            record.pop("path", None)
-            record["inputs"] = [{k: v for k, v in i.items() if k != "path"} for i in record["inputs"]]
-            snap[rel] = record
-    return snap
-
-
-def test_dry_run_lines_run_in_a_shell_give_the_same_store(runner, tmp_path, monkeypatch):
-    config = tmp_path / "small.toml"
-    config.write_text(
-        'name = "small"\noutput = "report"\n'
-        "[base]\nn = 200\n"
-        "[gen]\nn = 30\ndiverse = false\nn_eval_harmful = 16\nn_eval_benign = 16\n"
-        '[train]\npreset = "smoke"\n'
-        "[infer]\nmax_new_tokens = 16\n"
-        '[[mixes]]\nn_harm = 0\n[[mixes]]\nn_harm = 30\nstyle = "short"\n'
-    )
-    direct, scripted = tmp_path / "direct", tmp_path / "scripted"
-    for folder in (direct, scripted):
-        folder.mkdir()
-
-    monkeypatch.chdir(direct)
-    result = runner.invoke(app, ["--store", str(direct / "store"), "run", str(config)])
-    assert result.exit_code == 0, result.output
-
+def test_dry_run_lines_run_in_a_shell_give_the_same_store(runner, local_grid, tmp_path, monkeypatch):
+    """The printed plan, run line by line in a shell, leaves the store `run` itself leaves."""
+    scripted = tmp_path / "scripted"
+    scripted.mkdir()
+    config = grids.write_config(scripted)
     monkeypatch.chdir(scripted)
     plan = runner.invoke(app, ["--store", str(scripted / "store"), "run", str(config), "--dry-run"])
     assert plan.exit_code == 0, plan.output
@@ -101,8 +66,8 @@ def test_dry_run_lines_run_in_a_shell_give_the_same_store(runner, tmp_path, monk
     for line in lines:
         subprocess.run(["bash", "-c", line], cwd=scripted, env=env, check=True, capture_output=True)
 
-    assert _snapshot(direct / "store") == _snapshot(scripted / "store")
-    assert (direct / "report" / "scores.csv").read_text() == (scripted / "report" / "scores.csv").read_text()
+    assert grids.snapshot(local_grid / "store") == grids.snapshot(scripted / "store")
+    assert (local_grid / "report" / "scores.csv").read_text() == (scripted / "report" / "scores.csv").read_text()
 
 
 def _children(pid: int) -> list[int]:
