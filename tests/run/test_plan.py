@@ -155,3 +155,45 @@ def test_run_out_sets_the_report_folder(runner, isolated_store):
     assert result.stdout.splitlines()[-1].endswith("report --out elsewhere --judge keyword")
     shown = runner.invoke(app, ["run", "--out", "elsewhere", "--show-config"])
     assert json.loads(shown.stdout)["output"] == "elsewhere"
+
+
+def test_slurm_example_asks_one_gpu_per_train_and_infer_job(isolated_store):
+    from saftool.run.slurm import array_groups, request_options
+    from tests.conftest import ROOT
+
+    cfg = run.load_config(ROOT / "examples" / "study-slurm.toml")
+    groups = array_groups(run.plan(cfg, Store()))
+    assert [(g.kind, len(g.stages)) for g in groups] == [
+        ("gen", 3), ("mix", 7), ("train", 7), ("infer", 7), ("judge", 1), ("report", 1),
+    ]
+    by_kind = {g.kind: request_options(cfg, g.resources) for g in groups}
+    assert by_kind["train"] == ["--cpus-per-task=8", "--gres=gpu:1", "--mem=65536M", "--time=720", "--partition=gpu"]
+    assert "--gres=gpu:1" not in by_kind["judge"] and "--gres=gpu:1" not in by_kind["gen"]
+
+
+def test_resources_default_to_a_gpu_only_where_a_real_model_loads():
+    tiny = run.RunConfig()
+    assert {k: tiny.stage_resources(k).gpus for k in ("train", "infer", "judge")} == dict.fromkeys(
+        ("train", "infer", "judge"), 0
+    )
+    real = run.RunConfig(train={"preset": "llama2-7b-lora"}, judge={"name": "hf:meta-llama/Llama-Guard-3-8B"})
+    assert [real.stage_resources(k).gpus for k in ("gen", "mix", "train", "infer", "judge", "report")] == [
+        0, 0, 1, 1, 1, 0,
+    ]
+    assert [s.id for s in run.plan(real, Store()) if s.own_process][-1] == "judge"
+    api = run.RunConfig(train={"preset": "llama2-7b-lora"}, infer={"backend": "openai"})
+    assert api.stage_resources("infer").gpus == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[resources.bogus]\ncpus = 2\n", r"run.toml: resources.bogus: unknown key"),
+        ("[resources.train]\ngpu = 1\n", r"run.toml: resources.train.gpu: unknown key"),
+        ("[resources.train]\ncpus = 0\n", r"run.toml: resources.train.cpus: Input should be greater than or equal to 1"),
+        ("[slurm]\nqueue = \"gpu\"\n", r"run.toml: slurm.queue: unknown key"),
+    ],
+)
+def test_unknown_stage_kind_or_resource_key_is_named(tmp_path, text, message):
+    with pytest.raises(UsageError, match=message):
+        run.load_config(_toml(tmp_path, text))

@@ -43,6 +43,14 @@ def _queued(folder) -> list[str]:
     return shown.stdout.split("\n") if shown.stdout.strip() else []
 
 
+def _submit(folder, name: str, **config_args):
+    """Queue the small grid with one stage changed (`grids.write_config` arguments); returns its config."""
+    config = grids.write_config(folder, name, **config_args)
+    submitted = grids.saftool("run", str(config), "--executor", "slurm", cwd=folder)  # returns once queued
+    assert submitted.returncode == 0, submitted.stderr
+    return config, submitted
+
+
 @pytest.fixture(scope="module")
 def slurm_grid(tmp_path_factory):
     folder = tmp_path_factory.mktemp("slurm-grid")
@@ -73,9 +81,7 @@ def test_grid_on_slurm_completes_in_dependency_order_and_equals_a_local_run(slur
 @needs_slurm
 def test_failed_stage_cancels_its_dependents_and_status_and_wait_work_from_new_shells(slurm_grid):
     folder, _, _ = slurm_grid
-    config = grids.write_config(folder, "bad-judge.toml", judge_args=["--no-such-option"])
-    submitted = grids.saftool("run", str(config), "--executor", "slurm", cwd=folder)  # returns once queued
-    assert submitted.returncode == 0, submitted.stderr
+    config, submitted = _submit(folder, "bad-judge.toml", judge_args=["--no-such-option"])
     assert "submitted 2 stages" in submitted.stderr  # only the judge changed: judge and report run again
 
     status = grids.saftool("run", str(config), "--status", cwd=folder)
@@ -98,9 +104,7 @@ def test_failed_stage_cancels_its_dependents_and_status_and_wait_work_from_new_s
 @needs_slurm
 def test_requeued_train_job_resumes_from_its_checkpoint_with_one_record_per_item(slurm_grid):
     folder, _, _ = slurm_grid
-    config = grids.write_config(folder, "longer.toml", train_args=["--epochs", "12"])
-    submitted = grids.saftool("run", str(config), "--executor", "slurm", cwd=folder)
-    assert submitted.returncode == 0, submitted.stderr
+    config, _ = _submit(folder, "longer.toml", train_args=["--epochs", "12"])
     ckpt = folder / "store" / "models" / ".alpaca.ckpt"
     deadline = time.monotonic() + 240
     while not list(ckpt.glob("checkpoint-*/trainer_state.json")):
@@ -125,9 +129,7 @@ def test_requeued_train_job_resumes_from_its_checkpoint_with_one_record_per_item
 @needs_slurm
 def test_cancel_leaves_no_job_queued(slurm_grid):
     folder, _, _ = slurm_grid
-    config = grids.write_config(folder, "cancelled.toml", train_args=["--epochs", "40"])
-    submitted = grids.saftool("run", str(config), "--executor", "slurm", cwd=folder)
-    assert submitted.returncode == 0, submitted.stderr
+    config, _ = _submit(folder, "cancelled.toml", train_args=["--epochs", "40"])
     assert _queued(folder)
     again = grids.saftool("run", str(config), "--executor", "slurm", cwd=folder)
     assert again.returncode == 2 and "is already submitted" in again.stderr
@@ -153,21 +155,23 @@ def _refused(runner, tmp_path, monkeypatch, toml_extra: str):
 
 
 @needs_slurm
-def test_unknown_partition_is_slurms_reason(runner, tmp_path, monkeypatch):
-    line = _refused(runner, tmp_path, monkeypatch, '[slurm]\npartition = "no-such-partition"\n')
-    assert line == (
-        "error: sbatch refused the gen stages (--cpus-per-task=1 --partition=no-such-partition): "
-        "Invalid partition name specified"
-    )
-
-
-@needs_slurm
-def test_resources_slurm_cannot_give_are_slurms_reason(runner, tmp_path, monkeypatch):
-    line = _refused(runner, tmp_path, monkeypatch, "[resources.train]\nmem_gb = 100000\n")
-    assert line == (
-        "error: sbatch refused the train stages (--cpus-per-task=1 --mem=102400000M): "
-        "Requested node configuration is not available"
-    )
+@pytest.mark.parametrize(
+    ("toml", "line"),
+    [
+        (
+            '[slurm]\npartition = "no-such-partition"\n',
+            "error: sbatch refused the gen stages (--cpus-per-task=1 --partition=no-such-partition): "
+            "Invalid partition name specified",
+        ),
+        (
+            "[resources.train]\nmem_gb = 100000\n",
+            "error: sbatch refused the train stages (--cpus-per-task=1 --mem=102400000M): "
+            "Requested node configuration is not available",
+        ),
+    ],
+)
+def test_what_slurm_refuses_is_its_own_reason(runner, tmp_path, monkeypatch, toml, line):
+    assert _refused(runner, tmp_path, monkeypatch, toml) == line
 
 
 def test_no_sbatch_on_path(runner, tmp_path, monkeypatch):
@@ -185,3 +189,17 @@ def test_a_grid_never_submitted_says_so(runner, tmp_path, monkeypatch, flag):
     assert result.exit_code == 2, result.output
     assert "grid 'small' was never submitted: no " in result.stderr
     assert "submit it with `saftool run CONFIG --executor slurm`" in result.stderr
+
+
+def test_a_job_that_cannot_see_the_store_stops_before_anything_runs(tmp_path):
+    from saftool import run
+    from saftool.run.executor import STORE_UNSEEN
+    from saftool.run.slurm import stage_script
+    from saftool.store import Store
+
+    unseen = Store(tmp_path / "elsewhere" / "store")  # as on a node without the shared filesystem
+    cfg = run.load_config(grids.write_config(tmp_path))
+    stage = next(s for s in run.plan(cfg, unseen) if s.kind == "train")
+    job = subprocess.run(["bash", "-c", stage_script(unseen, cfg, stage)], env={"SLURM_JOB_ID": "7"})
+    assert job.returncode == STORE_UNSEEN
+    assert not (tmp_path / "elsewhere").exists()
