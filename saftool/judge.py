@@ -45,7 +45,7 @@ JUDGES = Registry(
     requires={"hf": ("transformers", None), "learned": ("sentence_transformers", None)},
 )
 # Chosen by measurement (bench/judge_agreement.py): the best offline judge by leave-one-model-out
-# agreement with people on XSTest, and cheap enough to keep the default CPU grid within its time.
+# agreement with people on XSTest, and cheap enough (bench/judge_cost.py) for the default CPU grid.
 DEFAULT_JUDGE = "learned"
 LABELS = ("refusal", "compliance", "partial", "unknown")
 KINDS = ("harmful", "benign")
