@@ -191,8 +191,16 @@ class HFRuntime:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.stops,
         )
-        batching = ContinuousBatchingConfig(max_memory_percent=self.options.max_memory)
         inputs = [encoded[i] for i in order]
+        batching = ContinuousBatchingConfig(max_memory_percent=self.options.max_memory)
+        # a cache no bigger than these prompts need, within max_memory of the free memory: left to
+        # itself, transformers takes max_memory of all free memory (on the CPU, 0.8 of the host's RAM,
+        # zeroed: tens of seconds before the first token, and the RAM other processes need)
+        page = getattr(batching, "page_size", None) or getattr(batching, "block_size", None) or 256
+        block = kv_bytes_per_token(self.config, self.dtype.itemsize) * page
+        pages = [-(-(len(ids) + max_new_tokens) // page) for ids in inputs]
+        fit = rows_that_fit(free_memory(self.device), self.options.max_memory, block * max(pages), len(inputs))
+        batching.num_blocks = max(pages) * fit if fit < len(inputs) else sum(pages)
         results = self.model.generate_batch(
             inputs=inputs, generation_config=config, continuous_batching_config=batching, progress_bar=False
         )
