@@ -374,29 +374,18 @@ def save_final_model(trainer, folder: Path) -> None:
     """Write the trained weights (or adapter) to `folder` as safetensors; every process calls it.
 
     Under FSDP the Trainer's own `save_model` writes weights only with a full state dict type, and
-    accelerate defaults FSDP2 to a sharded one, which would leave a folder with a config and no
-    weights. So the full state dict is gathered here, tensor by tensor (each DTensor's
-    `full_tensor()` is a collective; only the main process keeps a CPU copy), and the main process
-    saves it. (torch's `get_model_state_dict(full_state_dict=True)` handed back the sharded
-    DTensors over gloo in torch 2.13, so the gather is done explicitly.) DDP and DeepSpeed go
-    through `save_model`, which under ZeRO-3 gathers 16-bit weights when the config allows it.
+    accelerate defaults FSDP2 to a sharded one (which its resumable checkpoints should keep), so it
+    would leave a folder with a config and no weights. Here the full state dict is gathered for
+    the final save (a collective; the main process gets it on the CPU) and the main process writes
+    it. DDP and DeepSpeed go through `save_model`, which under ZeRO-3 gathers 16-bit weights when
+    the DeepSpeed config allows it.
     """
     if not trainer.is_fsdp_enabled:
         trainer.save_model(str(folder))
         return
     accelerator = trainer.accelerator
-    main = trainer.is_world_process_zero()
-    if accelerator.is_fsdp2:
-        from torch.distributed.tensor import DTensor
-
-        state = {}
-        for key, value in trainer.model.state_dict().items():
-            full = value.full_tensor() if isinstance(value, DTensor) else value
-            if main:
-                state[key] = full.detach().to("cpu", copy=True)
-    else:
-        state = accelerator.get_state_dict(trainer.model)
-    if main:
+    state = accelerator.get_state_dict(trainer.model)
+    if trainer.is_world_process_zero():
         accelerator.unwrap_model(trainer.model).save_pretrained(str(folder), state_dict=state, safe_serialization=True)
     accelerator.wait_for_everyone()
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -202,6 +204,64 @@ def test_two_process_launch_trains_one_model(isolated_store):
     assert not checkpoint_dir(store, "m").exists()
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL `pid` and every process below it, children first (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    order, todo = [], [pid]
+    while todo:
+        order.append(todo.pop())
+        todo.extend(children.get(order[-1], []))
+    for victim in reversed(order):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_fsdp_run_saves_full_weights_and_resumes_after_a_kill(isolated_store):
+    """FSDP2 over gloo with two processes, configured by examples/accelerate/fsdp.yaml as
+    `accelerate launch` would (tests/fsdp_cpu.py lifts accelerate's GPU-only gate):
+    the checkpoints are torch.distributed.checkpoint shards, which resume must take as complete,
+    and the final save gathers them into one loadable safetensors model."""
+    from transformers import AutoModelForCausalLM
+
+    store = Store(isolated_store)
+    write_mix(store, n_benign=200, n_harm=40)
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    cmd = [torchrun, "--nproc_per_node", "2", "-m", "tests.fsdp_cpu", "train", "--mix", "m", "--preset", "smoke"]
+    from tests.fsdp_cpu import launch_env
+
+    fsdp = launch_env(os.path.join(ROOT, "examples", "accelerate", "fsdp.yaml"), 2)  # the shipped config
+    env = {**os.environ, **fsdp, "SAFTOOL_STORE": str(isolated_store), "SAFTOOL_NO_PROGRESS": "1"}
+    proc = subprocess.Popen([*cmd, "--epochs", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ckpt = checkpoint_dir(store, "m")
+    deadline = time.monotonic() + 240
+    while not any(checkpoint_complete(p) for p in ckpt.glob("checkpoint-*")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.2)
+    _kill_tree(proc.pid)  # torchrun's workers run in sessions of their own: kill them by pid
+    proc.wait()
+    kept = [p for p in ckpt.glob("checkpoint-*") if checkpoint_complete(p)]
+    assert kept and all((p / "pytorch_model_fsdp_0" / ".metadata").is_file() for p in kept)
+    assert not any((p / "model.safetensors").exists() for p in kept)  # sharded: no single weights file
+    assert not store.model_dir("m").exists()
+    done = subprocess.run([*cmd, "--epochs", "2", "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from checkpoint-" in done.stderr
+    record = json.loads(done.stdout)
+    assert record["processes"] == 2 and record["global_batch"] == 2 * PRESETS["smoke"].batch_size
+    steps = [p["step"] for p in record["loss_curve"]]
+    assert steps == sorted(set(steps)) and steps[0] == 2  # the curve from before the kill is kept
+    model = AutoModelForCausalLM.from_pretrained(store.model_dir("m"))
+    assert model.config.num_hidden_layers == PRESETS["smoke"].tiny.num_hidden_layers
+    assert not ckpt.exists()
+
+
 def test_row_packing_collator_packs_without_mixing_examples():
     from saftool.train import _RowPackingCollator
 
@@ -238,6 +298,39 @@ def test_torn_checkpoints_are_not_resumed_from(tmp_path):
     (torn / "model.safetensors").write_bytes(data)
     (torn / "trainer_state.json").write_text('{"global_step": ')
     assert not checkpoint_complete(torn)  # state cut short
+
+
+def test_sharded_checkpoint_layouts_are_recognised(tmp_path):
+    """FSDP's torch.distributed.checkpoint folder is complete once its .metadata is written;
+    DeepSpeed's global_stepN once `latest` names it and its model states are there."""
+    fsdp = tmp_path / "checkpoint-4"
+    (fsdp / "pytorch_model_fsdp_0").mkdir(parents=True)
+    (fsdp / "trainer_state.json").write_text("{}")
+    (fsdp / "pytorch_model_fsdp_0" / "__0_0.distcp").write_bytes(b"shard")
+    assert not checkpoint_complete(fsdp)  # shards written, metadata not yet
+    (fsdp / "pytorch_model_fsdp_0" / ".metadata").write_bytes(b"meta")
+    assert checkpoint_complete(fsdp)
+    ds = tmp_path / "checkpoint-6"
+    (ds / "global_step6").mkdir(parents=True)
+    (ds / "trainer_state.json").write_text("{}")
+    (ds / "latest").write_text("global_step6")
+    assert not checkpoint_complete(ds)
+    (ds / "global_step6" / "mp_rank_00_model_states.pt").write_bytes(b"states")
+    assert checkpoint_complete(ds)
+
+
+def test_a_final_save_without_weights_registers_no_model(store, monkeypatch):
+    """As FSDP's sharded state dict type or ZeRO-3 without 16-bit gathering would leave it."""
+    import saftool.train as train_module
+
+    def save_config_only(trainer, folder):
+        trainer.model.config.save_pretrained(str(folder))
+
+    monkeypatch.setattr(train_module, "save_final_model", save_config_only)
+    write_mix(store, n_benign=20, n_harm=4)
+    with pytest.raises(SaftoolError, match=r"the final save wrote no complete weights to .*\(config.json\); nothing registered"):
+        train("m", resolve_config("smoke"), store=store)
+    assert not store.model_dir("m").exists() and store.model_names() == []
 
 
 @pytest.fixture(scope="module")

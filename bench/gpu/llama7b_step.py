@@ -77,8 +77,8 @@ def load(folder: Path, method: str):
     from peft import get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    from saftool.presets import PRESETS
     from saftool.adapters import nf4_config
+    from saftool.presets import PRESETS
     from saftool.train import lora_config
 
     kwargs = {"dtype": torch.bfloat16, "device_map": {"": 0}, "use_safetensors": True}
