@@ -9,7 +9,7 @@
   reachable and `HF_HUB_OFFLINE` is not set. Only what `from_pretrained` reads is fetched (configs,
   tokenizer files, safetensors weights), never pickled `.bin` weights.
 
-The environment is read at each call rather than when huggingface_hub is imported, so a test or a
+The environment (`HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`, `HF_ENDPOINT`) is read at each call rather than when huggingface_hub is imported, so a test or a
 long-lived process that sets `HF_HOME`/`HF_HUB_OFFLINE` later is honoured. Every failure is one line
 (`UsageError`, exit 2) raised before any weights load.
 """
@@ -96,6 +96,7 @@ def resolve_hub(repo_id: str, revision: str | None = None) -> ModelSource:
             cache_dir=cache,
             local_files_only=offline,
             allow_patterns=HUB_FILES,
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
     except RevisionNotFoundError:
         raise UsageError(f"{repo_id} has no revision {revision!r} on the Hugging Face Hub") from None
@@ -134,4 +135,6 @@ def _cached_revisions(cache: Path, repo_id: str) -> list[str]:
 
 
 def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The Hub's own reason (its X-Error-Message), else the error's first line."""
+    reason = getattr(exc, "server_message", None) or str(exc)
+    return (reason.strip().splitlines() or [type(exc).__name__])[0]

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
+from http.server import BaseHTTPRequestHandler
+
 import pytest
 
 from saftool.errors import UsageError
 from saftool.hub import resolve_model
 from saftool.store import Store
 from tests.hubfix import COMMIT, cache_model
+from tests.loopback import LoopbackServer
 
 
 @pytest.fixture
@@ -71,3 +75,57 @@ def test_directories_store_names_and_bad_specs(tmp_path, monkeypatch, model_file
     for bad in ("a/b/c", "org/name@", "@main"):
         with pytest.raises(UsageError, match="is neither a directory nor a Hub id"):
             resolve_model(bad)
+
+
+class FakeHub(LoopbackServer):
+    """The Hub's model-info route as huggingface_hub reads its errors: status, X-Error-Code, X-Error-Message."""
+
+    def _handler(self):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if "/org/gated/" in self.path:
+                    status, code, message = (
+                        403,
+                        "GatedRepo",
+                        "Access to model org/gated is restricted and you are not in the authorized list.",
+                    )
+                elif "/revision/v9" in self.path:
+                    status, code, message = 404, "RevisionNotFound", "Invalid rev id: v9"
+                else:
+                    status, code, message = 404, "RepoNotFound", "Repository not found"
+                body = json.dumps({"error": message}).encode()
+                self.send_response(status)
+                self.send_header("X-Error-Code", code)
+                self.send_header("X-Error-Message", message)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+def test_the_hubs_refusals_online_are_one_line_each(hf_home, monkeypatch):
+    """Online (a Hub on a real socket via HF_ENDPOINT): a gated model gives the Hub's reason, a missing
+    one or revision says so; nothing is cached."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import, and this test process imported it offline
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(UsageError) as err:
+            resolve_model("org/gated")
+        assert str(err.value) == (
+            "org/gated is gated on the Hugging Face Hub (Access to model org/gated is restricted and you are not "
+            "in the authorized list.): accept its terms on huggingface.co/org/gated, then `hf auth login`"
+        )
+        with pytest.raises(UsageError, match=r"^org/nothing is not on the Hugging Face Hub \(or is private"):
+            resolve_model("org/nothing")
+        with pytest.raises(UsageError, match=r"^org/model has no revision 'v9' on the Hugging Face Hub$"):
+            resolve_model("org/model@v9")
+    assert not (hf_home / "hub").exists() or not any((hf_home / "hub").rglob("*.safetensors"))
