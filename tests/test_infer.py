@@ -368,3 +368,42 @@ def test_a_model_tuned_in_chat_format_is_asked_in_it(store, tmp_path, capsys):
     assert changed.answered == 18 and changed.skipped == 0  # an edited chat template is another config
     new = {r.generation.template_hash for r in read_records(store.responses_path("chatty", "ev"), Response)}
     assert new.isdisjoint(hashes)
+
+
+def test_vllm_engine_arguments(trained, tmp_path):
+    """What vLLM is started with, computed without a GPU: hf's dtype, the model's context as
+    max_model_len, --max-memory of the free memory as its share of the card, --tensor-parallel, and
+    for an adapter its base, LoRA on and max_lora_rank from the adapter's rank (rounded up to a size
+    vLLM's kernels have)."""
+    import json
+
+    from saftool.runtimes import open_model_dir
+    from saftool.runtimes.local import model_config
+    from saftool.runtimes.vllm import engine_args
+
+    full = open_model_dir(str(trained.model_dir("m")))
+    options = RuntimeOptions(max_memory=0.8, tensor_parallel=2)
+    args = engine_args(full, model_config(full), options, 60 * 2**30, 80 * 2**30, "bfloat16")
+    assert args == {
+        "model": str(trained.model_dir("m")),
+        "tokenizer": str(trained.model_dir("m")),
+        "dtype": "bfloat16",
+        "trust_remote_code": False,
+        "tensor_parallel_size": 2,
+        "gpu_memory_utilization": 0.6,
+        "max_model_len": model_config(full).max_position_embeddings,
+    }
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": str(trained.model_dir("m")), "r": 12})
+    )
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    lora = open_model_dir(str(adapter))
+    args = engine_args(lora, model_config(lora), RuntimeOptions(), 80 * 2**30, 80 * 2**30, "float32")
+    assert (args["model"], args["enable_lora"], args["max_lora_rank"], args["tensor_parallel_size"]) == (
+        str(trained.model_dir("m")),
+        True,
+        16,
+        1,
+    )

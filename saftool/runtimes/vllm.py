@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, Prompt, RuntimeOptions, open_model_dir
+from saftool.runtimes import Completion, ModelDir, Prompt, RuntimeOptions, open_model_dir
 from saftool.runtimes.local import (
     check_template,
     context_length,
@@ -30,6 +30,27 @@ from saftool.runtimes.local import (
 
 # ranks vLLM's LoRA kernels are built for; an adapter's rank is rounded up to one of them
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def engine_args(
+    local: ModelDir, config, options: RuntimeOptions, free_bytes: int, total_bytes: int, dtype: str
+) -> dict:
+    """The `vllm.LLM` arguments for a model directory, given the GPU's free and total memory."""
+    args = {
+        "model": str(local.base.path if local.base else local.path),
+        "tokenizer": local.tokenizer,
+        "dtype": dtype,
+        "trust_remote_code": False,
+        "tensor_parallel_size": options.tensor_parallel,
+        # vLLM's share is of the whole card; max_memory is of what is free beside other processes
+        "gpu_memory_utilization": round(options.max_memory * free_bytes / total_bytes, 4),
+        "max_model_len": context_length(config),
+    }
+    if local.base is not None:
+        rank = json.loads((local.path / "adapter_config.json").read_text(encoding="utf-8")).get("r", 8)
+        args["enable_lora"] = True
+        args["max_lora_rank"] = next((r for r in LORA_RANKS if r >= rank), rank)
+    return args
 
 
 class VLLMRuntime:
@@ -45,7 +66,9 @@ class VLLMRuntime:
         if options.device == "cpu":
             raise UsageError("the vllm backend runs on a GPU only; use --backend hf for --device cpu")
         if not 0 < options.max_memory <= 1:
-            raise UsageError(f"--max-memory {options.max_memory:g}: give a share of the free memory, in (0, 1]")
+            raise UsageError(
+                f"--max-memory {options.max_memory:g}: give a share of the free memory, in (0, 1]"
+            )
         if options.tensor_parallel < 1:
             raise UsageError(f"--tensor-parallel {options.tensor_parallel}: give a number of GPUs, 1 or more")
         resolve_device("cuda" if options.device == "auto" else options.device)
@@ -58,25 +81,6 @@ class VLLMRuntime:
         self.lora = None
         self._llm = None
 
-    def engine_args(self, free_bytes: int, total_bytes: int, dtype_name: str) -> dict:
-        """The `vllm.LLM` arguments for this model, given the GPU's free and total memory."""
-        local = self.local
-        args = {
-            "model": str(local.base.path if local.base else local.path),
-            "tokenizer": local.tokenizer,
-            "dtype": dtype_name,
-            "trust_remote_code": False,
-            "tensor_parallel_size": self.options.tensor_parallel,
-            # vLLM's share is of the whole card; max_memory is of what is free beside other processes
-            "gpu_memory_utilization": round(self.options.max_memory * free_bytes / total_bytes, 4),
-            "max_model_len": context_length(self.config),
-        }
-        if local.base is not None:
-            rank = json.loads((local.path / "adapter_config.json").read_text(encoding="utf-8")).get("r", 8)
-            args["enable_lora"] = True
-            args["max_lora_rank"] = next((r for r in LORA_RANKS if r >= rank), rank)
-        return args
-
     @property
     def llm(self):
         if self._llm is None:
@@ -87,7 +91,7 @@ class VLLMRuntime:
 
             free, total = torch.cuda.mem_get_info()
             dtype = str(local_dtype(True)).removeprefix("torch.")
-            self._llm = LLM(**self.engine_args(free, total, dtype))
+            self._llm = LLM(**engine_args(self.local, self.config, self.options, free, total, dtype))
             if self.local.base is not None:
                 from vllm.lora.request import LoRARequest
 
@@ -109,9 +113,13 @@ class VLLMRuntime:
             skip_special_tokens=True,
         )
 
-    def generate(self, prompts: Sequence[Prompt], generation: GenerationConfig) -> Iterator[tuple[int, Completion]]:
+    def generate(
+        self, prompts: Sequence[Prompt], generation: GenerationConfig
+    ) -> Iterator[tuple[int, Completion]]:
         encoded = fit_context(
-            encode_prompts(self.tokenizer, prompts, generation), context_length(self.config), generation.max_new_tokens
+            encode_prompts(self.tokenizer, prompts, generation),
+            context_length(self.config),
+            generation.max_new_tokens,
         )
         params = self.sampling_params(generation)
         llm = self.llm
@@ -120,4 +128,7 @@ class VLLMRuntime:
             outputs = llm.generate(chunk, params, lora_request=self.lora, use_tqdm=False)
             for offset, out in enumerate(outputs):
                 best = out.outputs[0]
-                yield start + offset, Completion(best.text.strip(), len(out.prompt_token_ids), len(best.token_ids))
+                yield (
+                    start + offset,
+                    Completion(best.text.strip(), len(out.prompt_token_ids), len(best.token_ids)),
+                )
