@@ -28,6 +28,7 @@ from pydantic import (
 
 from saftool.errors import UsageError
 from saftool.hashing import config_hash
+from saftool.judge import DEFAULT_JUDGE
 from saftool.records import Style
 from saftool.store import Store, check_name
 
@@ -94,14 +95,23 @@ class InferConfig(_Section):
 
 
 class JudgeConfig(_Section):
-    name: str = Field(default="keyword", description="keyword, learned (or learned:WEIGHTS), llm, or hf:<model id or path>.")
+    name: str = Field(default=DEFAULT_JUDGE, description="learned (the default), keyword, learned:WEIGHTS, llm, "
+                      "hf:<model id or path>, or cascade:FIRST,SECOND.")
     model: str | None = Field(default=None, description="Chat model for the llm judge.")
     prompt_set: str = Field(default="seed", description="llm judge rubric: seed (the study's) or xstest.")
     extra_args: list[str] = Field(default_factory=list, description="More `saftool judge` flags, verbatim.")
 
+    def _parts(self) -> list[str]:
+        """The judges this one is made of: a cascade's two, or itself."""
+        if self.name.startswith("cascade:"):
+            from saftool.judges.cascade import parse_spec
+
+            return list(parse_spec(self.name))
+        return [self.name]
+
     def argv(self) -> list[str]:
         argv = ["--judge", self.name]
-        if self.name.startswith("llm"):
+        if any(part.startswith("llm") for part in self._parts()):
             if self.model:
                 argv += ["--model", self.model]
             argv += ["--prompt-set", self.prompt_set]
@@ -110,6 +120,9 @@ class JudgeConfig(_Section):
     @property
     def store_name(self) -> str:
         """The folder the judge writes under in store/judgments/."""
+        if self.name.startswith("cascade:"):
+            first, second = (self.model_copy(update={"name": part}).store_name for part in self._parts())
+            return f"cascade:{first},{second}"
         if self.name == "llm" or self.name.startswith("llm:"):
             from saftool.judges.llm import store_name
 
@@ -264,6 +277,9 @@ def smoke(config: RunConfig) -> RunConfig:
     ]
     data["evals"] = [e for e in config.evals if e != STORE_EVALS]
     data["infer"]["max_new_tokens"] = min(config.infer.max_new_tokens, 32)
+    if "name" not in config.judge.model_fields_set:
+        # the plumbing check stays quick: loading the learned judge's MiniLM alone costs ~12 s of CPU
+        data["judge"]["name"] = "keyword"
     return RunConfig.model_validate(data)
 
 

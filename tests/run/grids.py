@@ -23,6 +23,7 @@ extra_args = [{train_args}]
 [infer]
 max_new_tokens = 8
 [judge]
+name = "keyword"  # the executors' plumbing, not the judge: the learned default would add its MiniLM load to each run
 extra_args = [{judge_args}]
 [[mixes]]
 n_harm = 0

@@ -23,7 +23,10 @@ def test_default_config_is_the_study_grid():
         "alpaca", "harm350", "harm350-short", "harm350-long", "harm700", "harm700-short", "harm700-long",
     ]
     assert cfg.train.preset == "tiny"
-    assert cfg.judge.name == "keyword"
+    assert cfg.judge.name == "learned"
+    assert run.smoke(cfg).judge.name == "keyword"  # the quick plumbing check keeps the rules alone
+    chosen = run.RunConfig.model_validate({"judge": {"name": "learned"}})
+    assert run.smoke(chosen).judge.name == "learned"  # unless the config names its judge
 
 
 def test_unknown_key_is_named(tmp_path):
@@ -86,7 +89,7 @@ def test_dry_run_lines_are_shell_commands(isolated_store):
     assert len(lines) == 4 + 7 * 3 + 2
     first = shlex.split(lines[0])
     assert first[:4] == ["saftool", "--store", str(store.root), "gen"]
-    assert lines[-1].endswith("report --out figs --judge keyword")
+    assert lines[-1].endswith("report --out figs --judge learned")
 
 
 def test_gpu_example_config_plans_the_real_study(isolated_store):
@@ -124,7 +127,7 @@ def test_seeds_train_and_evaluate_each_mix_once_per_seed(isolated_store):
     assert train.deps == ["mix:harm350"]
     assert stages["infer:harm350-s2"].argv[:3] == ["infer", "--model", "harm350-s2"]
     assert stages["judge"].deps == [f"infer:{m.name}" for m in cfg.models()]
-    assert store.judgments_path("keyword", "alpaca-s1", "heldout-harmful") in stages["judge"].outputs
+    assert store.judgments_path("learned", "alpaca-s1", "heldout-harmful") in stages["judge"].outputs
     assert run.default_jobs(cfg) == min(os.cpu_count() or 1, 6)
 
 
@@ -152,7 +155,7 @@ def test_run_out_sets_the_report_folder(runner, isolated_store):
 
     result = runner.invoke(app, ["run", "--out", "elsewhere", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1].endswith("report --out elsewhere --judge keyword")
+    assert result.stdout.splitlines()[-1].endswith("report --out elsewhere --judge learned")
     shown = runner.invoke(app, ["run", "--out", "elsewhere", "--show-config"])
     assert json.loads(shown.stdout)["output"] == "elsewhere"
 
@@ -197,3 +200,9 @@ def test_resources_default_to_a_gpu_only_where_a_real_model_loads():
 def test_unknown_stage_kind_or_resource_key_is_named(tmp_path, text, message):
     with pytest.raises(UsageError, match=message):
         run.load_config(_toml(tmp_path, text))
+
+
+def test_a_cascade_judge_gets_its_model_and_store_name():
+    judge = run.RunConfig.model_validate({"judge": {"name": "cascade:learned,llm", "model": "gpt-4o"}}).judge
+    assert judge.argv() == ["--judge", "cascade:learned,llm", "--model", "gpt-4o", "--prompt-set", "seed"]
+    assert judge.store_name == "cascade:learned,llm-seed:gpt-4o"  # the name the cascade judge writes under
