@@ -57,7 +57,7 @@ def load_causal_lm(local: ModelDir, dtype, device, *, load_in_4bit: bool = False
         from peft import PeftModel
 
         bf16 = dtype == torch.bfloat16
-        base_path = local.base if local.base is not None else str(local.path)
+        base_path = str(local.base.path) if local.base is not None else str(local.path)
         base = AutoModelForCausalLM.from_pretrained(
             base_path,
             quantization_config=nf4_config(bf16),
@@ -82,9 +82,11 @@ def merge_adapter(local: ModelDir, **load: Any):
 
     load = {"use_safetensors": True, "trust_remote_code": False, **load}
     try:
-        base = AutoModelForCausalLM.from_pretrained(local.base, dtype=torch.float32, **load)
+        base = AutoModelForCausalLM.from_pretrained(str(local.base.path), dtype=torch.float32, **load)
     except OSError as exc:
-        raise SaftoolError(f"could not load the base model {local.base!r} of adapter {local.path}: {exc}") from None
+        raise SaftoolError(
+            f"could not load the base model {str(local.base.path)!r} of adapter {local.path}: {exc}"
+        ) from None
     return PeftModel.from_pretrained(base, str(local.path)).merge_and_unload()
 
 
@@ -110,13 +112,16 @@ def export_merged(model_dir: str | Path, out: str | Path, dtype: str = "auto") -
                     shutil.copy2(item, staging / item.name)
         else:
             if dtype == "auto":
-                base_dtype = getattr(AutoConfig.from_pretrained(local.base, trust_remote_code=False), "dtype", None)
+                base_config = AutoConfig.from_pretrained(str(local.base.path), trust_remote_code=False)
+                base_dtype = getattr(base_config, "dtype", None)
                 target = base_dtype if isinstance(base_dtype, torch.dtype) else torch.float32
             else:
                 target = getattr(torch, dtype)
             merged = merge_adapter(local).to(target)
             merged.save_pretrained(str(staging), safe_serialization=True)
-            AutoTokenizer.from_pretrained(local.tokenizer, trust_remote_code=False).save_pretrained(str(staging))
+            AutoTokenizer.from_pretrained(local.tokenizer, trust_remote_code=False).save_pretrained(
+                str(staging)
+            )
         if out.exists():
             out.rmdir()
         os.replace(staging, out)

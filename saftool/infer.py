@@ -57,6 +57,7 @@ def infer(
     decoder: str = "auto",
     tensor_parallel: int = 1,
     endpoint: str = "chat",
+    load_in_4bit: bool = False,
 ) -> list[InferResult]:
     """Answer the store's eval sets `eval_sets` (and/or `items`, named `items_name`) with `model`.
 
@@ -73,6 +74,8 @@ def infer(
         raise UsageError("nothing to answer: give eval set names or input items")
     if output is not None and (eval_sets or items is None):
         raise UsageError("an output file goes with input items only; eval sets are written to the store")
+    if load_in_4bit and backend != "hf":
+        raise UsageError(f"--load-in-4bit is an hf backend option, not {backend}'s")
     runtime_cls = RUNTIMES.load(backend)
     source = resolve_model(model, store) if runtime_cls.loads_model_dir else ModelSource(Path(model), model)
     sets: list[tuple[str, list[Item]]] = [
@@ -88,6 +91,7 @@ def infer(
         decoder=decoder,
         tensor_parallel=tensor_parallel,
         endpoint=endpoint,
+        load_in_4bit=load_in_4bit,
     )
     runtime = runtime_cls(str(source.path), options)
     tuned = _tuned_format(source) if runtime_cls.loads_model_dir else None

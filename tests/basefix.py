@@ -48,3 +48,25 @@ def build_random_base(folder: Path, arch: str = "llama", *, chat: bool = False, 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def build_small_update_adapter(root: Path) -> Path:
+    """A LoRA adapter (q_proj, v_proj) on a random-weight Llama in `root/base`, whose update is about
+    0.04% of the weights (a tenth of a bf16 step), as a short LoRA run leaves it; saved with its
+    tokenizer, as `train` saves one. Returns the adapter directory."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = build_random_base(root / "base")
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base),
+        LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
+    torch.manual_seed(1)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 2e-5)
+    model.save_pretrained(root / "adapter")
+    AutoTokenizer.from_pretrained(base).save_pretrained(root / "adapter")
+    return root / "adapter"

@@ -52,6 +52,12 @@ def infer(
         "slots (saftool's Llama decoder), paged (transformers' generate_batch) or loop.",
     ),
     tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, help="vllm: GPUs to split the model over."),
+    load_in_4bit: bool = typer.Option(
+        False,
+        "--load-in-4bit",
+        help="hf: load the base in 4-bit NF4 and keep a LoRA adapter unmerged on it, to evaluate a QLoRA "
+        "adapter on the base it was trained on (needs bitsandbytes; slow on the CPU).",
+    ),
 ) -> None:
     """Answer prompts and write response records to store/responses/MODEL/EVAL.jsonl.
 
@@ -106,6 +112,7 @@ def infer(
         decoder=decoder,
         tensor_parallel=tensor_parallel,
         endpoint=endpoint,
+        load_in_4bit=load_in_4bit,
     )
     for r in results:
         console.info(

@@ -42,6 +42,7 @@ class RuntimeOptions:
     decoder: str = "auto"  # hf greedy path: auto, slots, paged (transformers' generate_batch) or loop
     tensor_parallel: int = 1  # GPUs one vllm model is split over
     endpoint: str = "chat"  # openai: chat (messages; the server's chat template) or completions (raw text)
+    load_in_4bit: bool = False  # hf: the base in 4-bit NF4 (a QLoRA adapter on the base it trained on), unmerged
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from one of three decoders, chosen by `RuntimeOptions.decoder`:
 
 Each gives the one-prompt-at-a-time answer of `generate`. Sampling goes through `generate`. The KV
 cache the slot decoder and the loop allocate is bounded by `RuntimeOptions.max_memory` of the free
-memory, whatever the batch size. A PEFT adapter directory is loaded onto the base it names and merged;
-weights load only when the first prompt is answered, so a bad option fails before they do.
+memory, whatever the batch size. A PEFT adapter directory is loaded onto the base it names and merged
+in float32 (`saftool.adapters`), or kept unmerged on a 4-bit base with `load_in_4bit`; weights load only when the first prompt is answered, so a bad option fails before they do.
 """
 
 from __future__ import annotations
@@ -82,17 +82,9 @@ class HFRuntime:
     def model(self):
         """The weights, loaded on first use."""
         if self._model is None:
-            from transformers import AutoModelForCausalLM
+            from saftool.adapters import load_causal_lm
 
-            load = {"dtype": self.dtype, "use_safetensors": True, "trust_remote_code": False}
-            if self.local.base is None:
-                model = AutoModelForCausalLM.from_pretrained(str(self.local.path), **load)
-            else:
-                from peft import PeftModel
-
-                base_model = AutoModelForCausalLM.from_pretrained(str(self.local.base.path), **load)
-                model = PeftModel.from_pretrained(base_model, str(self.local.path)).merge_and_unload()
-            self._model = model.to(self.device).eval()
+            self._model = load_causal_lm(self.local, self.dtype, self.device, load_in_4bit=self.options.load_in_4bit)
         return self._model
 
     def prompt_template(self, generation: GenerationConfig, model: str) -> str:
@@ -100,7 +92,11 @@ class HFRuntime:
 
     def decoder(self) -> str:
         """The greedy path this model runs on (see the module docstring)."""
-        llama = _llama_like(self.config) and not getattr(self.config, "quantization_config", None)
+        llama = (
+            _llama_like(self.config)
+            and not getattr(self.config, "quantization_config", None)
+            and not self.options.load_in_4bit  # the slot decoder reads plain weight matrices
+        )
         chosen = self.options.decoder
         if chosen == "auto":
             return "paged" if self.device.type == "cuda" else "slots" if llama else "loop"
