@@ -193,6 +193,11 @@ def eval_cmd(
         count = write_errors(result, errors)
         console.info(f"wrote {count} disagreements with their evidence to {errors}")
     if profile is not None:
+        if estimate == "in-sample" and hasattr(judge_obj, "held_out"):
+            console.warn(
+                f"{judge_obj.name} learns from labels: an in-sample profile flatters it on rows it was fitted "
+                "on; --estimate leave-one-model-out measures it on models it never saw"
+            )
         doc = judge_profile.build(result, judge_info(judge_obj), labels, profile)
         path = judge_profile.save(store, profile, doc)
         se, sp = doc["sensitivity"], doc["specificity"]
