@@ -77,6 +77,7 @@ class HFRuntime:
         self.stops = stop_token_ids(self.tokenizer, self.local)
         self._model = None
         self._fused: list | None = None  # the slot decoder's per-layer weights, built on first use
+        self.decoder()  # a decoder this model cannot run is an error now, before any weights load
 
     @property
     def model(self):

@@ -119,6 +119,12 @@ def test_prompt_format_errors_come_before_any_model_loads(runner, model_store, m
     result = runner.invoke(app, [*base, "--system", "Be brief."])
     assert result.exit_code == 2
     assert result.stderr == "error: --system is a chat turn: it goes with --template chat, not alpaca\n"
+    result = runner.invoke(app, [*base, "--max-memory", "1.5"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: --max-memory 1.5: give a share of the free memory, in (0, 1]\n"
+    result = runner.invoke(app, [*base, "--decoder", "warp"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown decoder 'warp'; choose one of: auto, slots, paged, loop\n"
     result = runner.invoke(app, [*base, "--template", "llama"])
     assert result.exit_code == 2
     assert result.stderr == "error: unknown template 'llama'; choose one of: alpaca, chat, none\n"

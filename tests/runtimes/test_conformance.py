@@ -124,6 +124,8 @@ def test_stop_tokens_come_from_the_tokenizer_and_generation_config(built):
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=NEW)))
     stopped = [c for c in got.values() if c.completion_tokens < NEW]
     assert stopped and all(word not in c.text for c in stopped)
+    with pytest.raises(UsageError, match="--decoder slots runs Llama-family models only, not gpt2"):
+        HFRuntime(str(built("gpt2")), RuntimeOptions(device="cpu", decoder="slots"))
 
 
 @pytest.mark.parametrize("name", CHAT)
