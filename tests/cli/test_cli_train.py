@@ -57,3 +57,19 @@ def test_effective_batch_that_does_not_divide(runner, isolated_store):
     assert Store(isolated_store).model_names() == [] and not (isolated_store / "models" / ".m.ckpt").exists()
     result = runner.invoke(app, ["train", "--mix", "m", "--preset", "smoke", "--system", "Be safe."])
     assert result.exit_code == 2 and "a system message needs template chat" in result.stderr
+
+
+def test_target_modules_the_architecture_lacks(runner, isolated_store, tmp_path):
+    from tests.basefix import build_random_base
+
+    base = build_random_base(tmp_path / "gpt2", arch="gpt2")
+    write_mix(Store(isolated_store))
+    result = runner.invoke(
+        app, ["train", "--mix", "m", "--base-model", str(base), "--target-modules", "q_proj,v_proj", "--device", "cpu"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --target-modules q_proj,v_proj: no such layer in {str(base)!r}; "
+        "LoRA can target: c_attn, c_fc, c_proj, lm_head, wpe, wte\n"
+    )
+    assert Store(isolated_store).model_names() == [] and not (isolated_store / "models" / ".m.ckpt").exists()
