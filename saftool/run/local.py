@@ -49,28 +49,35 @@ def run_subprocess(argv: list[str]) -> int:
     return subprocess.run([sys.executable, "-m", "saftool", *argv], stdout=subprocess.DEVNULL).returncode
 
 
-def follow_parent(parent: int) -> None:
-    """In a child of `run`, before anything else: it must not outlive `run`.
+def parent_watch(parent: int) -> Callable[[], None]:
+    """A call that makes the calling process end when `parent` (the `run` process) dies.
 
     Killed with SIGKILL, `run` cannot stop its children, and one still training when the user reruns
     would write the same checkpoint folder as the rerun. On Linux the kernel sends the child SIGTERM
     when its parent dies (PR_SET_PDEATHSIG), which ends its stage as a kill would; every stage resumes.
+    `prctl` is looked up here, so that the call, as a fork's pre-exec hook, does nothing but call it.
     """
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    import ctypes
+    import signal
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def watch() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
         if os.getppid() != parent:  # the parent died before the request took effect
             os._exit(1)
+
+    return watch
 
 
 def _start_worker(threads: int, parent: int) -> None:
     """First thing in each worker process, before torch loads: it reads its thread count at import."""
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    follow_parent(parent)
+    parent_watch(parent)()
 
 
 def _run_logged(runner: Callable[[list[str]], int], argv: list[str], log: str) -> int:
@@ -128,12 +135,11 @@ class LocalExecutor:
         shown = f"[{self.position[stage.id]}/{self.total}] {stage.command(self.store)}"
         if stage.own_process:
             console.info(f"{shown}  (own process; log: {log})")
-            parent = os.getpid()
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "w", encoding="utf-8") as sink:
                 child = subprocess.Popen(
                     [sys.executable, "-m", "saftool", *argv], stdout=subprocess.DEVNULL, stderr=sink,
-                    preexec_fn=lambda: follow_parent(parent), env={**os.environ, "SAFTOOL_NO_PROGRESS": "1"},
+                    preexec_fn=parent_watch(os.getpid()), env={**os.environ, "SAFTOOL_NO_PROGRESS": "1"},
                 )  # fmt: skip
             self.children[stage.id] = child
             return child.poll

@@ -103,3 +103,28 @@ def test_parallel_stage_failure_names_its_log_and_stops_the_rest(isolated_store,
     assert not any(store.models.glob("*/train_run.json"))
 
 
+
+
+def test_a_stage_that_loads_a_real_model_runs_in_a_process_of_its_own(isolated_store, tmp_path, monkeypatch):
+    """Such a stage never runs in `run`'s process (or a reused worker): its GPU memory goes when it exits."""
+    from saftool.cli.run import run_stage
+
+    monkeypatch.chdir(tmp_path)
+    cfg = run.RunConfig(gen={"n": 4, "diverse": False, "n_eval_harmful": 4, "n_eval_benign": 4}, mixes=[{"n_harm": 0}])
+    store = Store()
+    gens = [s for s in run.plan(cfg, store) if s.kind == "gen"]
+    gens[1].own_process = True  # as the plan marks train/infer of a real base (tests/run/test_plan.py)
+    in_process = []
+
+    def runner(argv):
+        in_process.append(argv)
+        return run_stage(argv)
+
+    executor = run.LocalExecutor(cfg, store, run.ExecutorOptions(jobs=1, runner=runner))
+    executor.submit(gens)
+    assert [o.code for o in executor.wait()] == [0] * len(gens)
+    assert [a[2:] for a in in_process] == [s.argv for s in gens if not s.own_process]
+    assert all(path.exists() for s in gens for path in s.outputs)
+    # its messages went to its own log; the in-process stages' to this process's stderr
+    assert "wrote 4 harmful records to" in run.log_path(store, cfg, gens[1]).read_text()
+    assert not run.log_path(store, cfg, gens[0]).exists()
