@@ -66,7 +66,9 @@ def run(
         help="slurm: after submitting, follow the grid to its end. Alone: re-attach to the grid submitted "
         "earlier (from any shell) and follow it.",
     ),
-    status: bool = typer.Option(False, "--status", help="Print each submitted stage: job, state, log (tab-separated)."),
+    status: bool = typer.Option(
+        False, "--status", help="Print each stage of the submitted grid: stage, job, SLURM state, log (tab-separated)."
+    ),
     cancel: bool = typer.Option(False, "--cancel", help="Cancel the submitted grid's jobs."),
 ) -> None:
     """Reproduce the study: gen -> mix (x7) -> train (x7) -> infer -> judge -> report.

@@ -359,10 +359,19 @@ def cancel_grid(config: RunConfig, store: Store) -> None:
 
 
 def job_lines(config: RunConfig, store: Store) -> list[str]:
-    """`--status`: one line per stage of the submitted grid: stage, job, state, log."""
+    """`--status`: one line per stage of the plan: stage, job, state, log.
+
+    A stage of the last submission shows its job and SLURM's state; one it left out shows `done`
+    (finished before) or `not submitted`.
+    """
     executor, _ = SlurmExecutor.attach(config, store)
     jobs = executor.jobs_record()["stages"]
-    return [
-        "\t".join([stage.id, jobs[stage.id]["job"], state, str(log_path(store, config, stage))])
-        for stage, state, _code in executor.states()
-    ]
+    states = {stage.id: state for stage, state, _code in executor.states()}
+    lines = []
+    for stage in plan(config, store):
+        if stage.id in states:
+            job, state = jobs[stage.id]["job"], states[stage.id]
+        else:
+            job, state = "-", "done" if done_path(store, config, stage).exists() else "not submitted"
+        lines.append("\t".join([stage.id, job, state, str(log_path(store, config, stage))]))
+    return lines
