@@ -123,8 +123,12 @@ def run(
         return
     engine = run_lib.EXECUTORS.load(executor)(cfg, store, run_lib.ExecutorOptions(jobs=jobs, runner=run_stage))
     background = executor == "slurm" and not wait
-    run_lib.execute(cfg, store, engine, wait=not background)
-    if background:
+    summary = run_lib.execute(cfg, store, engine, wait=not background)
+    if background and not summary.submitted:
+        from saftool import console
+
+        console.info(f"grid {cfg.name!r}: every stage is done; nothing submitted")
+    elif background:
         import shlex
 
         from saftool import console
