@@ -109,6 +109,11 @@ class JudgeConfig(_Section):
             return list(parse_spec(self.name))
         return [self.name]
 
+    @property
+    def loads_model(self) -> bool:
+        """An hf: classifier, alone or in a cascade, loads a model: its stage gets a process and a GPU."""
+        return any(part.startswith("hf:") for part in self._parts())
+
     def argv(self) -> list[str]:
         argv = ["--judge", self.name]
         if any(part.startswith("llm") for part in self._parts()):
@@ -244,7 +249,7 @@ class RunConfig(_Section):
             return not self.tool_built_models
         if kind == "infer":
             return not self.tool_built_models and self.infer.backend != "openai"
-        return kind == "judge" and self.judge.name.startswith("hf:")
+        return kind == "judge" and self.judge.loads_model
 
     def stage_resources(self, kind: str) -> StageResources:
         asked: Resources = getattr(self.resources, kind)

@@ -184,6 +184,8 @@ def test_resources_default_to_a_gpu_only_where_a_real_model_loads():
         0, 0, 1, 1, 1, 0,
     ]
     assert [s.id for s in run.plan(real, Store()) if s.own_process][-1] == "judge"
+    cascade = run.RunConfig(judge={"name": "cascade:keyword,hf:/models/guard"})
+    assert (cascade.stage_resources("judge").gpus, run.RunConfig(judge={"name": "keyword"}).stage_resources("judge").gpus) == (1, 0)
     api = run.RunConfig(train={"preset": "llama2-7b-lora"}, infer={"backend": "openai"})
     assert api.stage_resources("infer").gpus == 0
 
