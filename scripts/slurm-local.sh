@@ -14,7 +14,7 @@ STATE=${SAFTOOL_SLURM_STATE:-/var/lib/saftool-slurm}
 CONF=/etc/slurm/slurm.conf
 
 stop() {
-    for pidfile in "$STATE/slurmd.pid" "$STATE/slurmctld.pid" "$STATE/munged.pid"; do
+    for pidfile in "$STATE/slurmd.pid" "$STATE/slurmctld.pid" /run/munge/saftool-munged.pid; do
         [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
         rm -f "$pidfile"
     done
@@ -73,7 +73,8 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 
 stop
-runuser -u munge -- munged --pid-file="$STATE/munged.pid" 2>/dev/null || munged --force --pid-file="$STATE/munged.pid"
+# munged runs as the munge user, so its pid file goes where that user may write
+runuser -u munge -- munged --pid-file=/run/munge/saftool-munged.pid
 slurmctld
 slurmd
 
