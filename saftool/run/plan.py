@@ -82,8 +82,20 @@ def study_mixes(n_small: int = 350, n_large: int = 700) -> list[MixSpec]:
 
 
 class TrainConfig(_Section):
-    preset: str = Field(default="tiny", description="Training preset: tiny, smoke, llama2-7b-qlora, llama2-7b-lora.")
+    preset: str | None = Field(
+        default=None,
+        description="Training preset (tiny, smoke, llama2-7b-lora, llama2-7b-qlora, llama2-7b-full, "
+        "llama3-8b-instruct-lora). Unset: tiny without a base_model, and train's real-model defaults with one.",
+    )
     base_model: str | None = Field(default=None, description="Overrides the preset's base model.")
+
+    @property
+    def resolved_preset(self) -> str | None:
+        """The preset train is given: tiny for the tool-built grid; none for a real base left without one,
+        so train applies its real-model defaults rather than the tiny model's lr and weight decay."""
+        if self.preset is None and not self.base_model:
+            return "tiny"
+        return self.preset
     extra_args: list[str] = Field(default_factory=list, description="More `saftool train` flags, verbatim.")
 
 
@@ -240,7 +252,7 @@ class RunConfig(_Section):
         """Whether the grid trains models saftool builds (tiny, smoke): small, CPU, one thread each."""
         from saftool.presets import PRESETS
 
-        preset = PRESETS.get(self.train.preset)
+        preset = PRESETS.get(self.train.resolved_preset or "")
         return not self.train.base_model and preset is not None and preset.base_model is None
 
     def loads_real_model(self, kind: str) -> bool:
@@ -383,7 +395,9 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         train_argv = ["train", "--mix", model.mix]
         if model.name != model.mix:
             train_argv += ["--name", model.name]
-        train_argv += ["--preset", config.train.preset, "--seed", str(model.seed)]
+        if config.train.resolved_preset:
+            train_argv += ["--preset", config.train.resolved_preset]
+        train_argv += ["--seed", str(model.seed)]
         if config.train.base_model:
             train_argv += ["--base-model", config.train.base_model]
         train_argv += config.train.extra_args

@@ -22,7 +22,7 @@ def test_default_config_is_the_study_grid():
     assert [m.resolved_name for m in cfg.mixes] == [
         "alpaca", "harm350", "harm350-short", "harm350-long", "harm700", "harm700-short", "harm700-long",
     ]
-    assert cfg.train.preset == "tiny"
+    assert cfg.train.resolved_preset == "tiny"
     assert cfg.judge.name == "learned"
     assert run.smoke(cfg).judge.name == "keyword"  # the quick plumbing check keeps the rules alone
     chosen = run.RunConfig.model_validate({"judge": {"name": "learned"}})
@@ -90,6 +90,18 @@ def test_dry_run_lines_are_shell_commands(isolated_store):
     first = shlex.split(lines[0])
     assert first[:4] == ["saftool", "--store", str(store.root), "gen"]
     assert lines[-1].endswith("report --out figs --judge learned")
+
+
+def test_a_real_base_without_a_preset_gets_trains_real_model_defaults(isolated_store):
+    """`[train] base_model` alone must not inherit the tiny model's lr 3e-3 and weight decay 1.0."""
+    cfg = run.RunConfig.model_validate({"train": {"base_model": "meta-llama/Llama-2-7b-hf"}})
+    trains = [line for line in run.dry_run_lines(cfg, Store()) if shlex.split(line)[3] == "train"]
+    assert len(trains) == 7
+    assert all("--preset" not in line and "--base-model meta-llama/Llama-2-7b-hf" in line for line in trains)
+    assert not cfg.tool_built_models
+    named = run.RunConfig.model_validate({"train": {"base_model": "x/y", "preset": "llama2-7b-lora"}})
+    named_trains = [line for line in run.dry_run_lines(named, Store()) if shlex.split(line)[3] == "train"]
+    assert named_trains and all("--preset llama2-7b-lora" in line for line in named_trains)
 
 
 def test_gpu_example_config_plans_the_real_study(isolated_store):
