@@ -96,6 +96,8 @@ def infer(
     runtime = runtime_cls(str(source.path), options)
     tuned = _tuned_format(source) if runtime_cls.loads_model_dir else None
     generation = prompt_format(runtime, generation, source.id, tuned)
+    if load_in_4bit:
+        generation = generation.model_copy(update={"weights": "nf4"})
     results = []
     for name, set_items in sets:
         if output is None:

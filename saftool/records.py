@@ -112,6 +112,11 @@ class GenerationConfig(BaseModel):
         description="Hash of the template's text (for chat, the tokenizer's chat template); null when a server applies its own.",
     )
     system: str | None = Field(default=None, description="System message (chat template only).")
+    weights: str | None = Field(
+        default=None,
+        description="How the weights were held: null as saved (an adapter merged in float32), 'nf4' for a "
+        "4-bit base with its adapter unmerged (infer --load-in-4bit), so the two never share answers.",
+    )
 
 
 class Response(BaseModel):

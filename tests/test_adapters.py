@@ -101,6 +101,7 @@ def test_export_writes_a_merged_loadable_model(adapter, tmp_path):
 
 def test_infer_answers_with_a_qlora_adapter_on_its_4bit_base(adapter, isolated_store, tmp_path):
     pytest.importorskip("bitsandbytes")
+    from saftool.hashing import config_hash
     from saftool.infer import infer
     from saftool.io import read_records
     from saftool.records import GenerationConfig, Response
@@ -119,3 +120,6 @@ def test_infer_answers_with_a_qlora_adapter_on_its_4bit_base(adapter, isolated_s
     )
     answers = list(read_records(out, Response))
     assert len(answers) == 6 and all(a.completion_tokens >= 1 for a in answers)
+    # answers from the 4-bit base are told apart from a merged run's, so a resume never mixes them
+    assert {a.generation.weights for a in answers} == {"nf4"}
+    assert answers[0].generation_hash != config_hash(answers[0].generation.model_copy(update={"weights": None}))
