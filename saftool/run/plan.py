@@ -103,6 +103,10 @@ class InferConfig(_Section):
     backend: str = "hf"
     batch_size: int | None = None
     max_new_tokens: int = Field(default=100, ge=1)
+    template: str | None = Field(
+        default=None, description="alpaca, chat or none; unset: the format each model was tuned in."
+    )
+    system: str | None = Field(default=None, description="System message, with template = \"chat\".")
     extra_args: list[str] = Field(default_factory=list, description="More `saftool infer` flags, verbatim.")
 
 
@@ -407,6 +411,10 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         )
         infer_argv = ["infer", "--model", model.name, "--eval", ",".join(eval_sets), "--backend", config.infer.backend]
         infer_argv += ["--max-new-tokens", str(config.infer.max_new_tokens)]
+        if config.infer.template:
+            infer_argv += ["--template", config.infer.template]
+        if config.infer.system is not None:
+            infer_argv += ["--system", config.infer.system]
         if config.infer.batch_size:
             infer_argv += ["--batch-size", str(config.infer.batch_size)]
         infer_argv += config.infer.extra_args

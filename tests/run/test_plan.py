@@ -100,6 +100,9 @@ def test_a_real_base_without_a_preset_gets_trains_real_model_defaults(isolated_s
     assert all("--preset" not in line and "--base-model meta-llama/Llama-2-7b-hf" in line for line in trains)
     assert not cfg.tool_built_models
     named = run.RunConfig.model_validate({"train": {"base_model": "x/y", "preset": "llama2-7b-lora"}})
+    chat = run.RunConfig.model_validate({"infer": {"template": "chat", "system": "Be brief."}})
+    infers = [shlex.split(line) for line in run.dry_run_lines(chat, Store()) if shlex.split(line)[3] == "infer"]
+    assert infers and all(argv[-4:] == ["--template", "chat", "--system", "Be brief."] for argv in infers)
     named_trains = [line for line in run.dry_run_lines(named, Store()) if shlex.split(line)[3] == "train"]
     assert named_trains and all("--preset llama2-7b-lora" in line for line in named_trains)
 
