@@ -28,6 +28,7 @@ from saftool.errors import UsageError
 from saftool.records import GenerationConfig
 from saftool.runtimes import Completion, Prompt, RuntimeOptions, open_model_dir
 from saftool.runtimes.local import (
+    check_max_memory,
     check_template,
     context_length,
     encode_prompts,
@@ -35,6 +36,7 @@ from saftool.runtimes.local import (
     free_memory,
     kv_bytes_per_token,
     load_tokenizer,
+    local_dtype,
     model_config,
     rows_that_fit,
     stop_token_ids,
@@ -43,13 +45,6 @@ from saftool.runtimes.local import (
 PREFILL_GROUP = 16  # prompts per prefill forward in the slot decoder
 ATTN_ROWS = 32  # slots per attention block in a decode step
 DECODERS = ("auto", "slots", "paged", "loop")
-
-
-def local_dtype(use_cuda: bool):
-    """bf16 on a GPU that has it, else float32: one rule for hf and vllm, so both run the same numbers."""
-    import torch
-
-    return torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else torch.float32
 
 
 class HFRuntime:
@@ -64,8 +59,7 @@ class HFRuntime:
 
         if options.decoder not in DECODERS:
             raise UsageError(f"unknown decoder {options.decoder!r}; choose one of: {', '.join(DECODERS)}")
-        if not 0 < options.max_memory <= 1:
-            raise UsageError(f"--max-memory {options.max_memory:g}: give a share of the free memory, in (0, 1]")
+        check_max_memory(options.max_memory)
         self.local = open_model_dir(model)
         self.options = options
         use_cuda = resolve_device(options.device)

@@ -1,6 +1,6 @@
 """What the local backends (hf, vllm) share, so they ask a model the same thing and stop at the same place:
 the tokenizer, the rendered and tokenized prompts, the cut of prompts past the context, the stop
-tokens and the KV-cache budget. Nothing here loads weights.
+tokens, the dtype and the KV-cache budget. Nothing here loads weights.
 """
 
 from __future__ import annotations
@@ -12,13 +12,26 @@ from dataclasses import dataclass
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
 from saftool.runtimes import ModelDir, Prompt
-from saftool.template import chat_messages, render_text
+from saftool.template import chat_messages, render_text, template_text
 
 
 @dataclass(frozen=True)
 class Encoded:
     ids: list[int]
     head: int  # leading tokens a cut must keep: BOS and the template's preamble (system turn, user header)
+
+
+def local_dtype(use_cuda: bool):
+    """bf16 on a GPU that has it, else float32: one rule for hf and vllm, so both run the same numbers."""
+    import torch
+
+    return torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def check_max_memory(fraction: float) -> None:
+    """`--max-memory` is a share of the free memory (hf: the KV cache's; vllm: weights and cache)."""
+    if not 0 < fraction <= 1:
+        raise UsageError(f"--max-memory {fraction:g}: give a share of the free memory, in (0, 1]")
 
 
 def load_tokenizer(local: ModelDir):
@@ -54,8 +67,6 @@ def stop_token_ids(tok, local: ModelDir) -> list[int]:
 
 def check_template(tok, generation: GenerationConfig, model: str) -> str:
     """The text of the run's template (for its hash); a clear error where the model cannot render it."""
-    from saftool.template import template_text
-
     if generation.template != "chat":
         return template_text(generation.template)
     if not getattr(tok, "chat_template", None):

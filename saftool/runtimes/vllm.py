@@ -19,11 +19,13 @@ from saftool.errors import UsageError
 from saftool.records import GenerationConfig
 from saftool.runtimes import Completion, ModelDir, Prompt, RuntimeOptions, open_model_dir
 from saftool.runtimes.local import (
+    check_max_memory,
     check_template,
     context_length,
     encode_prompts,
     fit_context,
     load_tokenizer,
+    local_dtype,
     model_config,
     stop_token_ids,
 )
@@ -65,10 +67,7 @@ class VLLMRuntime:
         # request is refused rather than silently run on the GPU; auto means a GPU must be visible
         if options.device == "cpu":
             raise UsageError("the vllm backend runs on a GPU only; use --backend hf for --device cpu")
-        if not 0 < options.max_memory <= 1:
-            raise UsageError(
-                f"--max-memory {options.max_memory:g}: give a share of the free memory, in (0, 1]"
-            )
+        check_max_memory(options.max_memory)
         if options.tensor_parallel < 1:
             raise UsageError(f"--tensor-parallel {options.tensor_parallel}: give a number of GPUs, 1 or more")
         resolve_device("cuda" if options.device == "auto" else options.device)
@@ -86,8 +85,6 @@ class VLLMRuntime:
         if self._llm is None:
             import torch
             from vllm import LLM
-
-            from saftool.runtimes.hf import local_dtype
 
             free, total = torch.cuda.mem_get_info()
             dtype = str(local_dtype(True)).removeprefix("torch.")
