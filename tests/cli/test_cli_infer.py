@@ -111,21 +111,19 @@ def test_prompt_format_errors_come_before_any_model_loads(runner, model_store, m
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_loading)
     base = ["--store", str(model_store.root), "infer", "--model", "m", "--eval", "ev"]
     written = sorted((p, p.read_bytes()) for p in model_store.responses.rglob("*") if p.is_file())
-    result = runner.invoke(app, [*base, "--template", "chat"])
-    assert result.exit_code == 2 and result.stderr == (
-        "error: --template chat: m has no chat template (none in its tokenizer_config.json or "
-        "chat_template.jinja); use --template alpaca or none\n"
-    )
-    result = runner.invoke(app, [*base, "--system", "Be brief."])
-    assert result.exit_code == 2
-    assert result.stderr == "error: --system is a chat turn: it goes with --template chat, not alpaca\n"
-    result = runner.invoke(app, [*base, "--max-memory", "1.5"])
-    assert result.exit_code == 2
-    assert result.stderr == "error: --max-memory 1.5: give a share of the free memory, in (0, 1]\n"
-    result = runner.invoke(app, [*base, "--decoder", "warp"])
-    assert result.exit_code == 2
-    assert result.stderr == "error: unknown decoder 'warp'; choose one of: auto, slots, paged, loop\n"
-    result = runner.invoke(app, [*base, "--template", "llama"])
-    assert result.exit_code == 2
-    assert result.stderr == "error: unknown template 'llama'; choose one of: alpaca, chat, none\n"
+    refusals = [
+        (
+            ["--template", "chat"],
+            "error: --template chat: m has no chat template (none in its tokenizer_config.json or "
+            "chat_template.jinja); use --template alpaca or none\n",
+        ),
+        (["--system", "Be brief."], "error: --system is a chat turn: it goes with --template chat, not alpaca\n"),
+        (["--max-memory", "1.5"], "error: --max-memory 1.5: give a share of the free memory, in (0, 1]\n"),
+        (["--decoder", "warp"], "error: unknown decoder 'warp'; choose one of: auto, slots, paged, loop\n"),
+        (["--template", "llama"], "error: unknown template 'llama'; choose one of: alpaca, chat, none\n"),
+    ]
+    for options, error in refusals:
+        result = runner.invoke(app, [*base, *options])
+        assert result.exit_code == 2, options
+        assert result.stderr == error
     assert sorted((p, p.read_bytes()) for p in model_store.responses.rglob("*") if p.is_file()) == written
