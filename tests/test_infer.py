@@ -284,6 +284,10 @@ def test_model_dirs_the_local_backends_open(tmp_path, monkeypatch):
     with pytest.raises(SaftoolError, match="holds no adapter_model.safetensors"):
         open_model_dir(str(adapter))
     (adapter / "adapter_model.safetensors").write_bytes(b"")
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": None}))
+    with pytest.raises(SaftoolError, match="adapter_config.json: base_model_name_or_path names no base model"):
+        open_model_dir(str(adapter))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/base"}))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(
         UsageError, match="org/base is not in the Hugging Face cache .* `hf download org/base`"

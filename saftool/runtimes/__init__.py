@@ -65,7 +65,9 @@ def open_model_dir(model: str) -> ModelDir:
     if (path / "adapter_config.json").is_file():
         if not (path / "adapter_model.safetensors").is_file():
             raise SaftoolError(f"adapter directory {path} holds no adapter_model.safetensors")
-        named = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+        named = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+        if not isinstance(named, str) or not named:
+            raise SaftoolError(f"{path / 'adapter_config.json'}: base_model_name_or_path names no base model")
         base = resolve_model(named)
     elif not (path / "config.json").is_file():
         raise SaftoolError(f"model directory {path} holds no config.json")
