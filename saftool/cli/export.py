@@ -8,7 +8,10 @@ import typer
 def export(
     ctx: typer.Context,
     model: str = typer.Option(
-        ..., "--model", help="Model name in the store, or a local model or adapter directory."
+        ...,
+        "--model",
+        help="Model name in the store, a local model or adapter directory, or a Hugging Face Hub id "
+        "ORG/NAME[@REVISION] (from the HF cache).",
     ),
     merged: str = typer.Option(
         ..., "--merged", help="New directory for the merged model (safetensors + tokenizer)."
