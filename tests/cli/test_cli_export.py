@@ -22,10 +22,3 @@ def test_export_merges_a_store_adapter_into_a_loadable_model(runner, isolated_st
     assert again.exit_code == 2
     assert again.stderr == f"error: {out} already exists and is not empty; choose a new directory\n"
 
-
-def test_load_in_4bit_is_an_hf_option(runner, isolated_store):
-    result = runner.invoke(
-        app, ["infer", "--model", "m", "--eval", "e", "--backend", "openai", "--load-in-4bit"]
-    )
-    assert result.exit_code == 2
-    assert result.stderr == "error: --load-in-4bit is an hf backend option, not openai's\n"

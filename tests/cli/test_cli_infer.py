@@ -71,6 +71,14 @@ def test_infer_errors(runner, model_store):
     )
 
 
+def test_load_in_4bit_is_an_hf_option(runner, isolated_store):
+    result = runner.invoke(
+        app, ["infer", "--model", "m", "--eval", "e", "--backend", "openai", "--load-in-4bit"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == "error: --load-in-4bit is an hf backend option, not openai's\n"
+
+
 def test_a_hub_id_missing_from_the_offline_cache(runner, model_store, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     result = runner.invoke(
