@@ -100,6 +100,16 @@ def done_path(store: Store, config: RunConfig, stage: Stage) -> Path:
     return runs_file(store, config, ".done") / f"{stage.file_stem}.json"
 
 
+def saftool_argv(root: str, stage: Stage, resume: bool = True) -> list[str]:
+    """The stage's command line after `saftool`, with `--resume` for a train stage.
+
+    SLURM and Ray always pass it (a requeued job or retried task continues from its checkpoint, and
+    `train --resume` without one just starts); the local executor passes it when a checkpoint exists.
+    """
+    argv = ["--store", root, *stage.argv]
+    return [*argv, "--resume"] if resume and stage.kind == "train" else argv
+
+
 def done_record(stage: Stage) -> dict[str, str]:
     return {"stage": stage.id, "key": stage.key}
 

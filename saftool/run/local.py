@@ -20,7 +20,7 @@ from pathlib import Path
 
 from saftool import console
 from saftool.errors import UsageError
-from saftool.run.executor import ExecutorOptions, Outcome, log_path
+from saftool.run.executor import ExecutorOptions, Outcome, log_path, saftool_argv
 from saftool.run.plan import RunConfig, Stage
 from saftool.store import Store
 
@@ -36,12 +36,6 @@ def default_jobs(config: RunConfig) -> int:
     if not config.tool_built_models:
         return 1
     return max(1, min(os.cpu_count() or 1, len(config.models())))
-
-
-def saftool_argv(store: Store, stage: Stage, resume: bool) -> list[str]:
-    """The stage's command line after `saftool`, with `--resume` for a train stage that may have a checkpoint."""
-    argv = ["--store", str(store.root), *stage.argv]
-    return [*argv, "--resume"] if resume and stage.kind == "train" else argv
 
 
 def run_subprocess(argv: list[str]) -> int:
@@ -130,7 +124,7 @@ class LocalExecutor:
         from saftool.train import checkpoint_dir
 
         resume = stage.kind == "train" and checkpoint_dir(self.store, stage.id.partition(":")[2]).exists()
-        argv = saftool_argv(self.store, stage, resume)
+        argv = saftool_argv(str(self.store.root), stage, resume)
         log = log_path(self.store, self.config, stage)
         shown = f"[{self.position[stage.id]}/{self.total}] {stage.command(self.store)}"
         if stage.own_process:

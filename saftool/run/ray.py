@@ -26,6 +26,7 @@ from saftool.run.executor import (
     done_path,
     done_record,
     log_path,
+    saftool_argv,
     store_unseen,
 )
 from saftool.run.plan import RunConfig, Stage
@@ -75,7 +76,7 @@ class RayExecutor:
         task = self.ray.remote(run_stage_task)
         root = str(self.store.root.resolve())
         for stage in stages:
-            argv = ["--store", root, *stage.argv, *(["--resume"] if stage.kind == "train" else [])]
+            argv = saftool_argv(root, stage)
             inputs = [self.refs[d][1] for d in stage.deps if d in self.refs]
             r = stage.resources
             options = {"num_cpus": r.cpus, "num_gpus": r.gpus, "name": stage.id, "retry_exceptions": False}

@@ -42,6 +42,7 @@ from saftool.run.executor import (
     follow,
     log_path,
     runs_file,
+    saftool_argv,
     store_unseen,
 )
 from saftool.run.plan import STAGE_KINDS, RunConfig, Stage, StageResources, plan
@@ -119,9 +120,7 @@ def stage_script(store: Store, config: RunConfig, stage: Stage) -> str:
     root = store.root.resolve()
     log = log_path(store, config, stage).resolve()
     done = done_path(store, config, stage).resolve()
-    argv = [sys.executable, "-m", "saftool", "--store", str(root), *stage.argv]
-    if stage.kind == "train":
-        argv.append("--resume")  # a requeued job continues from its checkpoint (or starts, if there is none)
+    argv = [sys.executable, "-m", "saftool", *saftool_argv(str(root), stage)]
     record = json.dumps(done_record(stage))
     lines = [
         f"[ -d {shlex.quote(str(root / 'runs'))} ] || exit {STORE_UNSEEN}",
