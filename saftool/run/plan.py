@@ -35,7 +35,6 @@ from saftool.store import Store, check_name
 HELDOUT_HARMFUL = "heldout-harmful"
 HELDOUT_BENIGN = "heldout-benign"
 STORE_EVALS = "@store"  # in `evals`: every public benchmark already pulled into the store
-STAGE_KINDS = ("gen", "mix", "train", "infer", "judge", "report")
 
 
 class _Section(BaseModel):
@@ -171,6 +170,9 @@ class ResourcesConfig(_Section):
     infer: Resources = Field(default_factory=Resources)
     judge: Resources = Field(default_factory=Resources)
     report: Resources = Field(default_factory=Resources)
+
+
+STAGE_KINDS = tuple(ResourcesConfig.model_fields)  # gen, mix, train, infer, judge, report: one table each
 
 
 class SlurmConfig(_Section):
