@@ -49,8 +49,9 @@ from saftool.run.plan import STAGE_KINDS, RunConfig, Stage, StageResources, plan
 from saftool.store import Store
 
 POLL_SECONDS = 2.0
-# job states after which a job will not run again (a REQUEUED or PREEMPTED job that is requeued comes back PENDING)
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+# job states after which a job will not run again (a REQUEUED or PREEMPTED job that is requeued comes back
+# PENDING), and saftool's LOST: gone from slurmctld (MinJobAge) without its finished record
+ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "LOST"}
 
 
 @dataclass
@@ -187,7 +188,7 @@ class SlurmExecutor:
         if not runs_file(self.store, self.config, ".jobs.json").exists():
             return
         earlier, _ = SlurmExecutor.attach(self.config, self.store)
-        live = [stage.id for stage, state, _code in earlier.states() if state not in FINAL and state != "LOST"]
+        live = [stage.id for stage, state, _code in earlier.states() if state not in ENDED]
         if live:
             raise UsageError(
                 f"grid {self.config.name!r} is already submitted and has jobs that have not ended ({', '.join(live[:3])}"
@@ -295,7 +296,7 @@ class SlurmExecutor:
         while True:
             rows = self.states()
             for stage, state, code in rows:
-                if stage.id in reported or (state not in FINAL and state != "LOST"):
+                if stage.id in reported or state not in ENDED:
                     continue
                 reported.add(stage.id)
                 yield self._outcome(stage, state, code)
