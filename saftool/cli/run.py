@@ -67,9 +67,10 @@ def run(
         "earlier (from any shell) and follow it.",
     ),
     status: bool = typer.Option(
-        False, "--status", help="Print each stage of the submitted grid: stage, job, SLURM state, log (tab-separated)."
+        False, "--status",
+        help="slurm: print each stage of the submitted grid, from any shell: stage, job, state, log (tab-separated).",
     ),
-    cancel: bool = typer.Option(False, "--cancel", help="Cancel the submitted grid's jobs."),
+    cancel: bool = typer.Option(False, "--cancel", help="slurm: cancel the submitted grid's jobs, from any shell."),
 ) -> None:
     """Reproduce the study: gen -> mix (x7) -> train (x7) -> infer -> judge -> report.
 
@@ -110,6 +111,8 @@ def run(
         return
     if jobs is not None and executor != "local":
         raise UsageError(f"--jobs is for --executor local; {executor} runs what its resources allow")
+    if (status or cancel) and executor not in ("local", "slurm"):
+        raise UsageError(f"--status and --cancel are for --executor slurm; {executor}'s stages end with `run`")
     if status or cancel or (wait and executor == "local"):
         from saftool.run import slurm
 

@@ -193,6 +193,14 @@ def test_a_grid_never_submitted_says_so(runner, tmp_path, monkeypatch, flag):
     assert "submit it with `saftool run CONFIG --executor slurm`" in result.stderr
 
 
+@pytest.mark.parametrize("flag", ["--cancel", "--status"])
+def test_slurm_only_flags_are_refused_for_ray(runner, tmp_path, monkeypatch, flag):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run", str(grids.write_config(tmp_path)), "--executor", "ray", flag])
+    assert result.exit_code == 2, result.output
+    assert "--status and --cancel are for --executor slurm; ray's stages end with `run`" in result.stderr
+
+
 def test_a_job_that_cannot_see_the_store_stops_before_anything_runs(tmp_path):
     from saftool import run
     from saftool.run.executor import STORE_UNSEEN
