@@ -87,6 +87,7 @@ class TrainConfig(_Section):
         "llama3-8b-instruct-lora). Unset: tiny without a base_model, and train's real-model defaults with one.",
     )
     base_model: str | None = Field(default=None, description="Overrides the preset's base model.")
+    extra_args: list[str] = Field(default_factory=list, description="More `saftool train` flags, verbatim.")
 
     @property
     def resolved_preset(self) -> str | None:
@@ -95,7 +96,6 @@ class TrainConfig(_Section):
         if self.preset is None and not self.base_model:
             return "tiny"
         return self.preset
-    extra_args: list[str] = Field(default_factory=list, description="More `saftool train` flags, verbatim.")
 
 
 class InferConfig(_Section):
