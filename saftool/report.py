@@ -25,7 +25,7 @@ from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
 from saftool.judge import DEFAULT_JUDGE
 from saftool.report_seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_members
-from saftool.sql import connect, view_files
+from saftool.sql import connect, dict_rows, view_files
 from saftool.store import Store, slug
 
 SCORE_COLUMNS = (
@@ -74,14 +74,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _rows(con, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, params) if params is not None else con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-
 def choose_judge(con, judge: str | None) -> str:
-    present = [r["judge"] for r in _rows(con, q.JUDGES)]
+    present = [r["judge"] for r in dict_rows(con, q.JUDGES)]
     if judge is None:
         preferred = [name for name in (DEFAULT_JUDGE, "keyword") if name in present]
         return (preferred or present)[0]
@@ -117,21 +111,21 @@ def compute(
 
 
 def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None, profile: str | None = None):
-    scores = _rows(con, q.scores(con))
+    scores = dict_rows(con, q.scores(con))
     if not scores:
         raise SaftoolError(f"no judgments by {judge} name a model, eval_set and kind; nothing to score")
     members = seed_members(store, list(dict.fromkeys(r["model"] for r in scores)))
     for row in scores:
         row["seed"] = members[row["model"]].seed
     by_model = across_seeds(scores, members)
-    configs = {r["judge_config"] for r in _rows(con, q.JUDGE_CONFIGS)}
+    configs = {r["judge_config"] for r in dict_rows(con, q.JUDGE_CONFIGS)}
     note = judge_profile.correct_scores(store, judge, configs, scores, profile)
     tables = [
         Table(f"Scores (judge: {judge})", SCORE_COLUMNS, scores, note),
         Table(
             "Pooled per model",
             ("model", "safety", "safety_low", "safety_high", "conservativeness", "cons_low", "cons_high"),
-            _rows(con, q.pooled(con)),
+            dict_rows(con, q.pooled(con)),
         ),
     ]
     if any(m.n_seeds > 1 for m in members.values()):
@@ -140,7 +134,7 @@ def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None, prof
         tables.append(_compare(con, members, *compare))
     if judge.startswith("cascade:"):
         second = judge.split(",", 1)[1]
-        cost = _rows(con, q.CASCADE, {"second": second})
+        cost = dict_rows(con, q.CASCADE, {"second": second})
         tables.append(Table(f"Cascade: answers sent to {second} and requests saved", CASCADE_COLUMNS, cost))
     return tables, by_model, members
 
@@ -180,7 +174,7 @@ def _compare(con, members: dict[str, Member], a: str, b: str) -> Table:
     summed: dict[str, dict[str, Any]] = {}  # per eval set, over the seeds
     for seed, model_a, model_b in pairs:
         sql, params = q.compare(con, model_a, model_b)
-        for row in _rows(con, sql, params):
+        for row in dict_rows(con, sql, params):
             rows.append({"seed": seed, **row})
             total = summed.setdefault(
                 row["eval_set"], {"seed": "all", **{k: 0 for k in row if k != "eval_set"}}

@@ -32,7 +32,9 @@ VIEWS: dict[str, tuple[str, bool]] = {
 def view_files(store: Store, view: str) -> list[str]:
     """The files behind a view: its glob, without hidden (in-progress) and empty files."""
     pattern = VIEWS[view][0]
-    return sorted(str(p) for p in store.root.glob(pattern) if not p.name.startswith(".") and p.stat().st_size > 0)
+    return sorted(
+        str(p) for p in store.root.glob(pattern) if not p.name.startswith(".") and p.stat().st_size > 0
+    )
 
 
 def file_list(files: list[str]) -> str:
@@ -59,8 +61,17 @@ def connect(store: Store, views: list[str] | None = None):
     return con
 
 
+def dict_rows(con, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """The rows of `sql` on a connection, each as {column: value}."""
+    cursor = con.execute(sql, params) if params is not None else con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
 def present_views(con) -> list[str]:
-    return [row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+    return [
+        row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    ]
 
 
 def query(store: Store, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

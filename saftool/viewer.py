@@ -41,7 +41,7 @@ from typing import Any
 from saftool import viewer_sql as v
 from saftool.errors import UsageError
 from saftool.report_seeds import Member, manifests, train_runs
-from saftool.sql import connect, present_views
+from saftool.sql import connect, dict_rows, present_views
 from saftool.store import Store
 
 FORMAT = "saftool-viewer"
@@ -50,12 +50,6 @@ GZIP_ABOVE = 1_000_000  # bytes of JSON; below it the block stays readable text
 MAX_ANSWERS = 200_000  # answers embedded at most; a larger store is sampled by prompt
 LOSS_POINTS = 400  # a loss curve is thinned to about this many points
 PRICE_FIELDS = ("input", "output")  # USD per million prompt / completion tokens
-
-
-def _rows(con, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    cursor = con.execute(sql, params) if params is not None else con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _cell(value: Any) -> Any:
@@ -149,7 +143,7 @@ def _store_parts(store: Store, prices: dict[str, Any] | None) -> dict[str, Any]:
     api = []
     con = connect(store, ["api_usage"])
     if "api_usage" in present_views(con):
-        for row in _rows(
+        for row in dict_rows(
             con,
             """SELECT regexp_extract(filename, '([^/]+)/usage\\.jsonl$', 1) AS stage, namespace, model,
                       sum(requests) AS requests, sum(cache_hits) AS cache_hits, sum(retries) AS retries,
@@ -227,32 +221,33 @@ def viewer_data(
     label_code = {label: i for i, label in enumerate(v.LABELS)}
     models = list(dict.fromkeys(r["model"] for r in tables[0].rows))
     model_index = {m: i for i, m in enumerate(models)}
-    prompt_rows = _rows(con, v.prompts(con, max_answers))
+    prompt_rows = dict_rows(con, v.prompts(con, max_answers))
     eval_sets, eval_index = _index([p["eval_set"] for p in prompt_rows])
     kinds = {}
     for p in prompt_rows:
         kinds.setdefault(p["eval_set"], set()).add(p["kind"])
     categories, category_index = _index(sorted({p["category"] for p in prompt_rows if p["category"]}))
     prompt_index = {(p["eval_set"], p["id"]): i for i, p in enumerate(prompt_rows)}
-    answer_rows = _rows(con, v.answers(con, max_answers))
+    answer_rows = dict_rows(con, v.answers(con, max_answers))
     rationales, rationale_index = _index([a["rationale"] for a in answer_rows])
     answer_keys = {(a["model"], a["eval_set"], a["id"]): i for i, a in enumerate(answer_rows)}
 
     judges = [
-        r["judge"] for r in _rows(con, "SELECT DISTINCT judge FROM ja WHERE judge IS NOT NULL ORDER BY judge")
+        r["judge"]
+        for r in dict_rows(con, "SELECT DISTINCT judge FROM ja WHERE judge IS NOT NULL ORDER BY judge")
     ]
     verdicts = {}
     for other in judges:
         if other == judge:
             continue
         codes = [-1] * len(answer_rows)
-        for row in _rows(con, v.verdicts(con), {"judge": other}):
+        for row in dict_rows(con, v.verdicts(con), {"judge": other}):
             i = answer_keys.get((row["model"], row["eval_set"], row["id"]))
             if i is not None:
                 codes[i] = label_code.get(row["label"], -1)
         verdicts[other] = codes
     pairs: dict[tuple[str, str], list[list[int]]] = {}
-    for row in _rows(con, v.judge_pairs(con)):
+    for row in dict_rows(con, v.judge_pairs(con)):
         matrix = pairs.setdefault((row["judge_a"], row["judge_b"]), [[0] * len(v.LABELS) for _ in v.LABELS])
         if row["label_a"] in label_code and row["label_b"] in label_code:  # piped files may hold others
             matrix[label_code[row["label_a"]]][label_code[row["label_b"]]] += row["n"]
@@ -309,10 +304,10 @@ def viewer_data(
             "rationale": [rationale_index[a["rationale"]] for a in answer_rows],
         },
         "rationales": rationales,
-        "answers_total": _rows(con, v.answer_count(con))[0]["n"],
+        "answers_total": dict_rows(con, v.answer_count(con))[0]["n"],
         "verdicts": verdicts,
         "judge_pairs": judge_pairs,
-        "tokens": [{k: _cell(val) for k, val in r.items()} for r in _rows(con, v.tokens(con))],
+        "tokens": [{k: _cell(val) for k, val in r.items()} for r in dict_rows(con, v.tokens(con))],
         **_store_parts(store, prices),
     }
 
