@@ -213,15 +213,13 @@ def fit_features(
 
 def refusal_probability(weights: dict[str, Any], feats: Features):
     """P(refusal) from the meta layer, for every row (meaningful where the keyword label is compliance)."""
-    import numpy as np
-
     expected, got = len(weights["prompt"]["coef"]), feats.prompt.shape[1]
     if expected != got:
         raise UsageError(f"these weights read {expected}-dimensional embeddings, the embedder gave {got}")
     M = _meta_matrix(
         feats.masked, _score(feats.prompt, weights["prompt"]), _score(feats.answer, weights["answer"])
     )
-    return 1 / (1 + np.exp(-_score(M, weights["meta"])))
+    return _sigmoid(_score(M, weights["meta"]))
 
 
 def predict_features(weights: dict[str, Any], feats: Features) -> list[str]:
@@ -418,17 +416,11 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def answer_probability(weights: dict[str, Any], responses: Sequence[str], embedder: Embedder | None = None):
-    """P(refusal) from the `answer` layer alone; each distinct opening is embedded once (template
-    refusals repeat)."""
-    import numpy as np
-
-    openings = [_opening(r) for r in responses]
-    distinct = list(dict.fromkeys(openings))
-    vecs = np.asarray((embedder or _minilm)(distinct), dtype=np.float32)
-    p = _sigmoid(_score(vecs, weights["answer"]))
-    row = {text: i for i, text in enumerate(distinct)}
-    return [float(p[row[text]]) for text in openings]
+def answer_probability(weights: dict[str, Any], responses: Sequence[str], embed: Embedder):
+    """P(refusal) from the `answer` layer alone. `embed` is the judge's memo, which embeds each
+    distinct opening once (template refusals repeat)."""
+    p = _sigmoid(_score(embed([_opening(r) for r in responses]), weights["answer"]))
+    return [float(v) for v in p]
 
 
 def _verdict(analysed: tuple[str, str, bool], p: float | None, *, rule_decides: bool) -> Verdict:
