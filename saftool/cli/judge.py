@@ -124,7 +124,7 @@ def eval_cmd(
         help="CSV or JSONL with prompt, response/completion and a human label (repeatable).",
     ),
     judge_name: str = typer.Option(
-        None, "--judge", "-j", help=f"Judge to run on the answers [default: {DEFAULT_JUDGE}]."
+        None, "--judge", "-j", help=f"Judge to run on the answers: {JUDGE_HELP} [default: {DEFAULT_JUDGE}]."
     ),
     column: str = typer.Option(
         None, "--column", help="Score labels already in the files instead (e.g. gpt4_label, strmatch_label)."
