@@ -174,6 +174,8 @@ def eval_cmd(
     from saftool.judge_eval import evaluate, write_errors
 
     judge_obj = None
+    if column is not None and judge_name is not None:
+        raise UsageError("--column scores labels already in the files and runs no judge; drop --judge")
     if column is None:
         judge_obj, store = _load(
             ctx, judge_name or DEFAULT_JUDGE, model=model, prompt_set=prompt_set, threshold=threshold

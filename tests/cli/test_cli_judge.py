@@ -60,6 +60,8 @@ def test_judge_eval_on_a_small_file(runner, tmp_path):
     result = runner.invoke(app, ["judge", "eval", "--labels", str(labels), "-j", "keyword"])
     assert result.exit_code == 0, result.output
     assert "binary" in result.stdout and "three-class" in result.stdout and "1.0000" in result.stdout
+    both = runner.invoke(app, ["judge", "eval", "-l", str(labels), "-j", "keyword", "--column", "final_label"])
+    assert both.exit_code == 2 and "--column scores labels already in the files" in both.stderr
 
 
 def test_shell_pipeline(tmp_path):
