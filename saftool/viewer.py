@@ -40,7 +40,8 @@ from typing import Any
 
 from saftool import viewer_sql as v
 from saftool.errors import UsageError
-from saftool.report_seeds import Member, manifests, train_runs
+from saftool.judge import LABELS
+from saftool.report_seeds import BY_MODEL_COLUMNS, Member, manifests, train_runs
 from saftool.sql import connect, dict_rows, present_views
 from saftool.store import Store
 
@@ -172,7 +173,7 @@ def empty_data(store: Store, notice: str, prices: dict[str, Any] | None = None) 
         "notice": notice,
         "judge": None,
         "judges": [],
-        "labels": list(v.LABELS),
+        "labels": list(LABELS),
         "models": [],
         "eval_sets": [],
         "tables": [],
@@ -218,7 +219,7 @@ def viewer_data(
     max_answers: int = MAX_ANSWERS,
 ) -> dict[str, Any]:
     """The viewer's data (the module's layout) from the report's connection and tables."""
-    label_code = {label: i for i, label in enumerate(v.LABELS)}
+    label_code = {label: i for i, label in enumerate(LABELS)}
     models = list(dict.fromkeys(r["model"] for r in tables[0].rows))
     model_index = {m: i for i, m in enumerate(models)}
     prompt_rows = dict_rows(con, v.prompts(con, max_answers))
@@ -248,7 +249,7 @@ def viewer_data(
         verdicts[other] = codes
     pairs: dict[tuple[str, str], list[list[int]]] = {}
     for row in dict_rows(con, v.judge_pairs(con)):
-        matrix = pairs.setdefault((row["judge_a"], row["judge_b"]), [[0] * len(v.LABELS) for _ in v.LABELS])
+        matrix = pairs.setdefault((row["judge_a"], row["judge_b"]), [[0] * len(LABELS) for _ in LABELS])
         if row["label_a"] in label_code and row["label_b"] in label_code:  # piped files may hold others
             matrix[label_code[row["label_a"]]][label_code[row["label_b"]]] += row["n"]
     judge_pairs = []
@@ -273,7 +274,7 @@ def viewer_data(
         "notice": None,
         "judge": judge,
         "judges": judges,
-        "labels": list(v.LABELS),
+        "labels": list(LABELS),
         "models": [
             {"name": m, "group": members[m].group, "seed": members[m].seed, "n_seeds": members[m].n_seeds}
             for m in models
@@ -282,10 +283,8 @@ def viewer_data(
             {"name": name, "kind": next(iter(kinds[name])) if len(kinds[name]) == 1 else "mixed"}
             for name in eval_sets
         ],
-        "tables": [_table(t.title, t.columns, t.rows, getattr(t, "note", "")) for t in tables],
-        "by_model": _table(
-            "Across seeds", ("model", "eval_set", "metric", "n_seeds", "mean", "low", "high"), by_model
-        ),
+        "tables": [_table(t.title, t.columns, t.rows, t.note) for t in tables],
+        "by_model": _table("Across seeds", BY_MODEL_COLUMNS, by_model),
         "categories": categories,
         "prompts": {
             "eval_set": [eval_index[p["eval_set"]] for p in prompt_rows],

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from saftool.report_sql import model_order
 
-LABELS = ("refusal", "compliance", "partial", "unknown")
-
 
 def sample_prompts(con, max_answers: int) -> str:
     """SQL for the prompts (eval_set, id) whose answers the viewer holds: all of them when the
