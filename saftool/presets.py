@@ -118,51 +118,46 @@ class TrainConfig(BaseModel):
         return self.effective_batch // per_step
 
 
-# Safety-Tuned LLaMAs (alpaca-lora's recipe): see the module docstring
-_STUDY_LORA: dict[str, Any] = dict(
+# What all three GPU recipes share: 3 epochs (each source's own), and the study's global batch 128
+# (micro-batch 4), cutoff 256 and checkpoint interval, so runs of the three on one mix compare
+_STUDY_RUN: dict[str, Any] = dict(
     epochs=3.0,
-    lr=3e-4,
-    warmup_steps=100,
     batch_size=4,
     effective_batch=128,
     max_length=256,
+    group_by_length=False,
+    save_steps=50,
+)
+# Safety-Tuned LLaMAs (alpaca-lora's recipe): see the module docstring
+_STUDY_LORA: dict[str, Any] = dict(
+    _STUDY_RUN,
+    lr=3e-4,
+    warmup_steps=100,
     lora_r=8,
     lora_alpha=16,
     lora_dropout=0.05,
     lora_target_modules=("q_proj", "v_proj"),
-    group_by_length=False,
-    save_steps=50,
 )
-# Stanford Alpaca's full fine-tuning: lr 2e-5, cosine, warm-up ratio 0.03, no weight decay, batch 128
+# Stanford Alpaca's full fine-tuning: lr 2e-5, cosine, warm-up ratio 0.03, no weight decay
 _ALPACA_FULL: dict[str, Any] = dict(
+    _STUDY_RUN,
     method="full",
-    epochs=3.0,
     lr=2e-5,
     lr_scheduler="cosine",
     warmup_steps=0.03,
     weight_decay=0.0,
-    batch_size=4,
-    effective_batch=128,
-    max_length=256,
-    group_by_length=False,
-    save_steps=50,
 )
 # meta-llama/llama-cookbook's fine-tuning defaults: see the module docstring
 _META_LORA: dict[str, Any] = dict(
+    _STUDY_RUN,
     method="lora",
     template="chat",
-    epochs=3.0,
     lr=1e-4,
     weight_decay=0.0,
-    batch_size=4,
-    effective_batch=128,
-    max_length=256,
     lora_r=8,
     lora_alpha=32,
     lora_dropout=0.05,
     lora_target_modules=("q_proj", "v_proj"),
-    group_by_length=False,
-    save_steps=50,
 )
 _LLAMA2 = dict(base_model="meta-llama/Llama-2-7b-hf", device="cuda")
 
