@@ -9,10 +9,10 @@ tokenizer trained in code on the benign prompts; its context is 16,384 instead o
 (rotary positions add no parameters) so the long-prompt row is not cut to the context. Rows:
 
 * QLoRA, LoRA and full fine-tuning steps, each loaded as `saftool train` loads it (4-bit NF4 +
-  LoRA; bf16 + LoRA; fp32 weights + AdamW), the study's adapter (r 8, alpha 16, q/v), gradient
-  checkpointing, micro-batch 4 at cutoff 256, random tokens, timed after two warm-up steps. Full
-  fine-tuning needs ~112 GB for weights, gradients and AdamW states: on an 80 GB card it shows as
-  "does not fit" (that is what examples/accelerate/fsdp.yaml is for).
+  LoRA; bf16 + LoRA; fp32 weights + AdamW), the llama2-7b presets' adapter (r 8, alpha 16, q/v),
+  gradient checkpointing, their micro-batch 4 at cutoff 256, random tokens, timed after two
+  warm-up steps. Full fine-tuning needs ~112 GB for weights, gradients and AdamW states: on an
+  80 GB card it shows as "does not fit" (that is what examples/accelerate/fsdp.yaml is for).
 * batched greedy bf16 generation of `--prompts` prompts x `--new-tokens` tokens through saftool's
   hf runtime (its public `generate`, the paged decoder on CUDA), and through the vllm runtime when
   vllm is installed; then the greedy text of both on a fixed set of 32 prompts (random weights
@@ -279,10 +279,13 @@ def long_prompt_row(folder: Path, n_params: int) -> Row:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from saftool.presets import PRESETS
+
+    study = PRESETS["llama2-7b-lora"]  # the train rows step at the study's micro-batch and cutoff
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--micro-batch", type=int, default=4)
-    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--micro-batch", type=int, default=study.batch_size)
+    parser.add_argument("--seq-len", type=int, default=study.max_length)
     parser.add_argument("--prompts", type=int, default=512)
     parser.add_argument("--new-tokens", type=int, default=100)
     parser.add_argument(
