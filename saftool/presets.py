@@ -221,19 +221,27 @@ def preset_names() -> list[str]:
     return list(PRESETS)
 
 
+def starting_preset(preset: str | None, base_model: str | None) -> str | None:
+    """The preset a run starts from: the one named; None for a base model given without one (it
+    starts from `BASE_DEFAULTS`); else `DEFAULT_PRESET`."""
+    if preset is None and not base_model:
+        return DEFAULT_PRESET
+    return preset
+
+
 def resolve_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     """The preset with every non-None override applied, validated.
 
     Without a preset: `BASE_DEFAULTS` for the method when a base model is given, else `tiny`.
     """
     overrides = {key: value for key, value in overrides.items() if value is not None}
-    if preset is None and overrides.get("base_model"):
+    name = starting_preset(preset, overrides.get("base_model"))
+    if name is None:
         method = overrides.get("method", "lora")
         if method not in BASE_DEFAULTS:
             raise UsageError(f"bad training setting method: choose one of {', '.join(BASE_DEFAULTS)}")
         start = BASE_DEFAULTS[method]
     else:
-        name = preset or DEFAULT_PRESET
         if name not in PRESETS:
             raise UsageError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
         start = PRESETS[name]

@@ -90,7 +90,7 @@ def train(
         device=device,
     )
     record = train_lib(mix, config, name=name, store=get_store(ctx),
-        preset=preset or (None if base_model else presets.DEFAULT_PRESET), resume=resume, force=force)
+        preset=presets.starting_preset(preset, base_model), resume=resume, force=force)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch or torchrun: one record, the main process's
         write_records([record], "-")
 
