@@ -440,7 +440,7 @@ def make_trainer(
     sharding: str | None = None,
     tokenizer=None,
 ):
-    """The SFTTrainer of a run, its base loaded as the method wants (the bench reuses it too)."""
+    """The SFTTrainer of a run, its base loaded as the method wants (tests build one directly)."""
     import torch
     from trl import SFTConfig, SFTTrainer
 

@@ -36,7 +36,7 @@ def train(
     lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank (the adapter's inner width)."),
     lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA scale numerator: the adapter's update is scaled by alpha / rank."),
     lora_dropout: float = typer.Option(None, "--lora-dropout", help="Dropout on the LoRA adapter's input."),
-    target_modules: str = typer.Option(None, "--target-modules", help="Comma-separated LoRA targets, e.g. q_proj,v_proj."),
+    target_modules: str = typer.Option(None, "--target-modules", help="Comma-separated LoRA targets, e.g. q_proj,v_proj; all-linear for every linear layer."),
     template: str = typer.Option(
         None, "--template", help="Prompt format: alpaca (the study's) or chat (the base tokenizer's chat template; "
         "the loss covers the assistant's tokens only)."
