@@ -93,9 +93,9 @@ class TrainConfig(_Section):
     def resolved_preset(self) -> str | None:
         """The preset train is given: tiny for the tool-built grid; none for a real base left without one,
         so train applies its real-model defaults rather than the tiny model's lr and weight decay."""
-        if self.preset is None and not self.base_model:
-            return "tiny"
-        return self.preset
+        from saftool.presets import starting_preset  # train's own rule, so run and train cannot disagree
+
+        return starting_preset(self.preset, self.base_model)
 
 
 class InferConfig(_Section):
