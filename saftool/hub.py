@@ -10,7 +10,8 @@
   tokenizer files, safetensors weights), never pickled `.bin` weights.
 
 The environment (`HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`, `HF_ENDPOINT`) is read at each call rather than when huggingface_hub is imported, so a test or a
-long-lived process that sets `HF_HOME`/`HF_HUB_OFFLINE` later is honoured. Every failure is one line
+long-lived process that sets `HF_HOME`/`HF_HUB_OFFLINE` later is honoured (unsetting `HF_HUB_OFFLINE` after
+huggingface_hub was imported is not: the library itself reads it once). Every failure is one line
 (`UsageError`, exit 2) raised before any weights load.
 """
 
