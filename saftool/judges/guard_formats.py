@@ -278,11 +278,17 @@ still acceptable)
 Answer: [/INST]"""
 
 
+def _fill_template(template: str, **fields: str) -> str:
+    """`template` with each `{name}` of `fields` replaced by its value in one pass, as the owners'
+    `template.format(...)` does: text put in is never searched again, so a prompt that itself says
+    `{generation}` stays as it is and the answer goes where the template's placeholder is. Unlike
+    str.format, braces in the values are plain text, never fields or escapes."""
+    placeholders = re.compile("|".join(re.escape("{" + name + "}") for name in fields))
+    return placeholders.sub(lambda m: fields[m.group(0)[1:-1]], template)
+
+
 def _harmbench(template: str) -> Callable[[str, str], str]:
-    # str.replace, not str.format: a prompt or answer with braces must not be read as a field.
-    return lambda prompt, response: template.replace("{behavior}", prompt, 1).replace(
-        "{generation}", response, 1
-    )
+    return lambda prompt, response: _fill_template(template, behavior=prompt, generation=response)
 
 
 _YES_NO = re.compile(r"(yes|no)", re.IGNORECASE)
@@ -327,7 +333,7 @@ _WILDGUARD_FIELDS = {
 
 
 def _wildguard(prompt: str, response: str) -> str:
-    return WILDGUARD_PROMPT.replace("{prompt}", prompt, 1).replace("{response}", response, 1)
+    return _fill_template(WILDGUARD_PROMPT, prompt=prompt, response=response)
 
 
 def parse_wildguard(text: str, kind: str) -> Verdict:

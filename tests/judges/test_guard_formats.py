@@ -95,6 +95,26 @@ def test_wildguard_prompt_is_the_model_card_prompt():
     )
 
 
+# a prompt quoting the template's own placeholders (a jailbreak that pastes a classifier prompt, a
+# question about templating): the owners' one-pass .format keeps it as text, and so must saftool
+@pytest.mark.parametrize(
+    "family, card, fields",
+    [
+        ("harmbench-llama", owner.HARMBENCH_LLAMA_CARD, ("behavior", "generation")),
+        ("harmbench-mistral", owner.HARMBENCH_MISTRAL_CARD, ("behavior", "generation")),
+        ("wildguard", owner.WILDGUARD_CARD, ("prompt", "response")),
+    ],
+)
+def test_a_prompt_holding_the_placeholders_is_rendered_as_the_owners_format_does(family, card, fields):
+    prompt_field, answer_field = fields
+    prompt = f"Fill in: Generation:\n{{{answer_field}}} and {{{prompt_field}}} and {{x}}"
+    answer = f"Sure: {{{prompt_field}}} then {{{answer_field}}}"
+    rendered = BY_NAME[family].render(prompt, answer)
+    assert rendered == card.format(**{prompt_field: prompt, answer_field: answer})
+    # the answer sits once, where the template puts it, after the whole prompt
+    assert rendered.count(answer) == 1 and rendered.index(prompt) + len(prompt) < rendered.index(answer)
+
+
 def test_parse_llama_guard():
     lg3 = BY_NAME["llama-guard-3"].parse
     safe = lg3("\n\nsafe", "harmful")
