@@ -447,7 +447,10 @@ def make_trainer(
     bf16 = config.bf16 if config.bf16 is not None else bool(use_cuda and torch.cuda.is_bf16_supported())
     checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else use_cuda
     tokenizer = tokenizer or _load_tokenizer(config, base_path)
-    model = _load_model(config, base_path, use_cuda, bf16, sharding)
+    # the arguments come before the model: under `accelerate launch` with DeepSpeed their
+    # __post_init__ registers the DeepSpeed config with transformers (a weak reference `args` keeps
+    # alive), and only then does from_pretrained see ZeRO-3 and build the model partitioned inside
+    # deepspeed.zero.Init instead of every process loading all the weights into host memory
     args = SFTConfig(
         output_dir=str(ckpt),
         num_train_epochs=config.epochs,
@@ -483,6 +486,7 @@ def make_trainer(
         dataloader_pin_memory=use_cuda,
         trust_remote_code=False,
     )
+    model = _load_model(config, base_path, use_cuda, bf16, sharding)
     peft_config = lora_config(config) if config.method != "full" else None
     # the lean loss calls the model's own modules, which a DistributedDataParallel wrapper would bypass
     lean = (
