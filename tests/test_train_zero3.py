@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from saftool.store import Store
 from tests.modelfix import write_mix
 
@@ -63,6 +65,7 @@ def deepspeed_launch_env(config_file: Path) -> dict[str, str]:
     return {**{k: v for k, v in env.items() if k.startswith("ACCELERATE_")}, "ACCELERATE_MIXED_PRECISION": "no"}
 
 
+@pytest.mark.slow
 def test_zero3_config_is_registered_before_the_model_is_built(isolated_store, tmp_path):
     site = tmp_path / "site"
     (site / "deepspeed").mkdir(parents=True)
