@@ -8,6 +8,7 @@ import pytest
 
 from saftool import data, run
 from saftool.errors import UsageError
+from saftool.presets import PRESETS
 from saftool.store import Store
 
 
@@ -113,7 +114,10 @@ def test_gpu_example_config_plans_the_real_study(isolated_store):
     cfg = run.load_config(ROOT / "examples" / "study-gpu.toml")
     lines = run.dry_run_lines(cfg, Store())
     assert any("train --mix harm700-long --preset llama2-7b-qlora" in line for line in lines)
-    assert any("--backend vllm" in line for line in lines)
+    # QLoRA models answer on the 4-bit base they were trained on, which only the hf backend loads
+    infers = [shlex.split(line) for line in lines if shlex.split(line)[3] == "infer"]
+    assert len(infers) == 7 and all(a[a.index("--backend") + 1] == "hf" and "--load-in-4bit" in a for a in infers)
+    assert PRESETS[cfg.train.resolved_preset].method == "qlora"
     assert "judge --judge llm --model gpt-3.5-turbo --prompt-set seed" in lines[-2]
     assert lines[-1].endswith("report --out figs-llama2 --judge llm-seed:gpt-3.5-turbo")
 
