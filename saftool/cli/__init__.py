@@ -75,9 +75,9 @@ def get_store(ctx: typer.Context) -> Store:
 
 
 def _register_commands() -> None:
-    from saftool.cli import data, export, gen, infer, judge, mix, report, run, sql, train
+    from saftool.cli import data, export, gen, infer, judge, mix, model, report, run, sql, train
 
-    for module in (gen, mix, data, run, sql, train, export, infer, judge, report):
+    for module in (gen, mix, data, model, run, sql, train, export, infer, judge, report):
         module.register(app)
 
 
