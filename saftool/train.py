@@ -87,7 +87,7 @@ def train(
 
     _check_method(config)
     use_cuda = resolve_device(config.device)
-    base_path = _check_base(config)
+    base_path = _check_base(config, store)
     sharding = sharding_kind()
     _check_sharding(config, sharding, use_cuda)
 
@@ -259,12 +259,22 @@ def targetable_modules(config: TrainConfig, base_path: str) -> list[str]:
     return [name for name, module in skeleton.named_modules() if isinstance(module, kinds)]
 
 
-def _check_base(config: TrainConfig) -> str | None:
-    """The local base directory (absolute, so an adapter names it from anywhere), or None to build one."""
+def _check_base(config: TrainConfig, store: Store) -> str | None:
+    """The local base directory (absolute, so an adapter names it from anywhere), or None to build one.
+
+    A bare name is a store model when the store has it or can pull it (`saftool.pretrained`), else a
+    Hub id without an organisation (`gpt2`).
+    """
     base = config.base_model
     if base is None:
         return None
     path = Path(base).expanduser()
+    if "/" not in base and not path.exists():
+        from saftool.hub import store_model
+        from saftool.pretrained import PRETRAINED
+
+        if base in PRETRAINED or (store.models / base).is_dir():
+            path = store_model(base, store)
     if path.exists():
         if not path.is_dir():
             raise SaftoolError(f"base model {base!r} is a file; expected a model directory")
