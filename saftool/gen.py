@@ -1,4 +1,5 @@
-"""`gen`: harmful prompts with refusals in every style, or built-in benign tasks.
+"""`gen`: harmful prompts with refusals in every style, built-in benign tasks, or safe prompts that
+look unsafe (`saftool.looks_unsafe`, held out only).
 
     from saftool.gen import GenConfig, generate
     items = list(generate(GenConfig(n=700, style="short", seed=1)))
@@ -27,7 +28,7 @@ from saftool.hashing import config_hash
 from saftool.records import DEFAULT_REFUSAL, STYLES, Item, Provenance
 from saftool.store import Store
 
-KINDS = ("harmful", "benign")
+KINDS = ("harmful", "benign", "looks-unsafe")
 SPLITS = ("train", "eval")
 # Candidates looked at per prompt kept when selecting for diversity: the study kept 700 of about 3,000.
 CANDIDATES_PER_ITEM = 3000 / 700
@@ -38,7 +39,7 @@ class GenConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: str = Field(default="harmful", description="'harmful' or 'benign'.")
+    kind: str = Field(default="harmful", description="'harmful', 'benign' or 'looks-unsafe' (eval only).")
     n: int = Field(default=700, ge=1, description="Number of records.")
     split: str = Field(default="train", description="'train' or the held-out 'eval' family.")
     style: str = Field(default="noreason", description="Refusal style of `output`: noreason, short or long.")
@@ -58,8 +59,13 @@ class GenConfig(BaseModel):
         _choose(self.kind, KINDS, "kind")
         _choose(self.split, SPLITS, "split")
         _choose(self.style, STYLES, "style")
-        if self.kind == "benign" and self.backend != "template":
-            raise UsageError("benign tasks come only from the built-in generator; drop --backend")
+        if self.kind != "harmful" and self.backend != "template":
+            what = "benign tasks" if self.kind == "benign" else "looks-unsafe prompts"
+            raise UsageError(f"{what} come only from the built-in generator; drop --backend")
+        if self.kind == "looks-unsafe":
+            from saftool.looks_unsafe import check_request
+
+            check_request(self.n, self.split)
         GENERATORS.load(self.backend)  # unknown names fail here, before any work
         return self
 
@@ -94,6 +100,11 @@ def generate(config: GenConfig, store: Store | None = None) -> Iterator[Item]:
         from saftool.benign import benign_items
 
         yield from benign_items(config.n, split=config.split, seed=config.seed)
+        return
+    if config.kind == "looks-unsafe":
+        from saftool.looks_unsafe import looks_unsafe_items
+
+        yield from looks_unsafe_items(config.n, split=config.split, seed=config.seed)
         return
     yield from _harmful(config, store or Store())
 

@@ -1,4 +1,5 @@
-"""`saftool gen`: harmful prompts with refusals, or built-in benign tasks, as JSONL records."""
+"""`saftool gen`: harmful prompts with refusals, built-in benign tasks, or safe prompts that look unsafe,
+as JSONL records."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ def gen(
     ctx: typer.Context,
     n: int = typer.Option(700, "--n", min=1, help="Number of records."),
     kind: str = typer.Option(
-        "harmful", "--kind", help="harmful (prompts + refusals) or benign (tasks + answers)."
+        "harmful",
+        "--kind",
+        help="harmful (prompts + refusals), benign (tasks + answers), or looks-unsafe "
+        "(safe prompts in XSTest's categories, --split eval only).",
     ),
     split: str = typer.Option("train", "--split", help="train, or eval: a held-out family never in train."),
     style: str = typer.Option("noreason", "--style", help="Refusal in `output`: noreason, short or long."),
@@ -41,7 +45,8 @@ def gen(
         None, "-o", "--output", help="FILE, or - for stdout [default: store/prompts/KIND-SPLIT-...jsonl]."
     ),
 ) -> None:
-    """Generate harmful prompts with abstention answers (or benign tasks with exact answers).
+    """Generate harmful prompts with abstention answers (or benign tasks with exact answers, or safe
+    prompts that look unsafe, to measure over-refusal).
 
     Every harmful record has `output` in --style and `responses` in all three styles, so
     `saftool mix --style` can restyle one prompt set; the same --seed and --n give the same
@@ -56,6 +61,8 @@ def gen(
       saftool gen --n 200 --split eval           # held-out phrasings for evaluation
 
       saftool gen --kind benign --n 3000         # built-in benign tasks (train split)
+
+      saftool gen --kind looks-unsafe --split eval --n 200 -o store/evals/heldout-looks-unsafe.jsonl
 
       saftool gen --backend openai --model gpt-4o-mini --n 700   # uses OPENAI_API_KEY / OPENAI_BASE_URL
 

@@ -41,6 +41,16 @@ def test_gen_benign_and_eval_split(runner, isolated_store):
     assert {r["kind"] for r in rows} == {"benign"} and {r["split"] for r in rows} == {"eval"}
 
 
+def test_gen_looks_unsafe_eval_set(runner, isolated_store):
+    result = runner.invoke(app, ["gen", "--kind", "looks-unsafe", "--n", "30", "--split", "eval"])
+    assert result.exit_code == 0, result.output
+    (path,) = (isolated_store / "prompts").glob("looks-unsafe-eval-builtin-n30-seed0-*.jsonl")
+    assert result.stderr.strip() == f"wrote 30 looks-unsafe records to {path}"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 30 and {r["kind"] for r in rows} == {"benign"}
+    assert len({r["category"] for r in rows}) == 10
+
+
 def test_question_fraction_and_refusal_options(runner):
     result = runner.invoke(
         app, ["gen", "--n", "10", "--no-diverse", "--question-fraction", "0", "--refusal", "Nope.", "-o", "-"]
@@ -58,6 +68,10 @@ def test_question_fraction_and_refusal_options(runner):
         (
             ["--kind", "benign", "--backend", "openai"],
             "error: benign tasks come only from the built-in generator; drop --backend",
+        ),
+        (
+            ["--kind", "looks-unsafe"],
+            "error: looks-unsafe prompts are held out only (they have no answers to train on); use --split eval",
         ),
     ],
 )
