@@ -1,74 +1,122 @@
-"""GPU acceptance: one table of what saftool's GPU paths do on a Llama-2-7B-shaped model (one CUDA GPU).
+"""GPU acceptance: what saftool's GPU paths do on a Llama-2-7B-shaped model, one table (one CUDA GPU).
 
     python bench/gpu/acceptance.py [--steps 10] [--prompts 512] [--new-tokens 100] [--peak-tflops T]
+    python bench/gpu/acceptance.py --plan --card h100     # no GPU needed: rows, memory, time budget
 
-Meant for one H100/H200 with no internet, in under 10 minutes. It refuses to run without CUDA.
-The model has Llama-2-7B's shape (hidden 4096, 32 layers, 32 heads, MLP 11008, vocabulary 32000)
-with random weights, saved once as bf16 safetensors in a temporary folder with a byte-level BPE
-tokenizer trained in code on the benign prompts; its context is 16,384 instead of 4,096 positions
-(rotary positions add no parameters) so the long-prompt row is not cut to the context. Rows:
+Meant for one H100 or H200 with no internet, in under 10 minutes. The model has Llama-2-7B's shape
+(hidden 4096, 32 layers, 32 heads, MLP 11008, vocabulary 32000) with random weights, saved once as
+bf16 safetensors in a temporary folder with a byte-level BPE tokenizer trained in code on the benign
+prompts; its context is 16,384 positions instead of 4,096 (rotary positions add no parameters) so the
+long-prompt row is not cut to the context.
 
-* QLoRA, LoRA and full fine-tuning steps, each loaded as `saftool train` loads it (4-bit NF4 +
-  LoRA; bf16 + LoRA; fp32 weights + AdamW), the llama2-7b presets' adapter (r 8, alpha 16, q/v),
-  gradient checkpointing, their micro-batch 4 at cutoff 256, random tokens, timed after two
-  warm-up steps. Full fine-tuning needs ~112 GB for weights, gradients and AdamW states: on an
-  80 GB card it shows as "does not fit" (that is what examples/accelerate/fsdp.yaml is for).
-* batched greedy bf16 generation of `--prompts` prompts x `--new-tokens` tokens through saftool's
-  hf runtime (its public `generate`, the paged decoder on CUDA), and through the vllm runtime when
-  vllm is installed; then the greedy text of both on a fixed set of 32 prompts (random weights
-  have near-ties between logits, so bf16 kernels of the two engines may part ways; the row counts
-  identical answers rather than asserting them);
-* the hf runtime's KV-memory bound (`RuntimeOptions.max_memory`) on one 12,600-token prompt: the
-  share is set so the budget holds 1.5 such prompts' cache; the row passes when the peak memory
-  above the loaded weights stays within the budget plus 2 GiB for the prefill's activations.
+Output (stdout): a header with the card, its driver and the library versions, then one line per row,
+printed as soon as that row is measured. A row that fails prints its error in its own line and the
+next row runs. Rows whose time budget no longer fits in `--budget-s` (default 600 s) are skipped, each
+saying so. The last line is the key ratio: vllm / hf greedy generation where both ran (which engine
+the study's inference should use), else QLoRA / LoRA training (what 4-bit costs per token).
 
-MFU counts model FLOPs only: 2N per generated token; 6N per trained token for full fine-tuning;
-4N for LoRA/QLoRA (forward 2N, backward through the frozen weights 2N, the adapters' own weight
-gradients negligible); recomputation by checkpointing is not counted. The peak is the card's dense
-bf16 tensor-core rate from a table (or --peak-tflops). The last line is the table's key ratio.
+Rows:
+* `qlora`, `lora`, `full` train step: the trainer `saftool train` builds (`saftool.train.make_trainer`:
+  the same model loading, TRL's own PEFT wrapping, gradient checkpointing and bf16 autocast) for the
+  llama2-7b presets at their micro-batch 4 and cutoff 256, one optimizer step per micro-batch, on
+  examples longer than the cutoff (every one is cut to it), timed after two warm-up steps. Full
+  fine-tuning needs ~102 GiB (fp32 weights, gradients, AdamW states): on an 80 GB card it shows as
+  "does not fit" (that is what examples/accelerate/fsdp.yaml is for); an H200 runs it.
+* `hf` greedy bf16: `--prompts` prompts x `--new-tokens` tokens through saftool's hf runtime (its
+  public `generate`, the paged decoder on CUDA).
+* `hf-nf4`: `--nf4-prompts` of them through the hf runtime with `load_in_4bit` on a random QLoRA
+  adapter (r 8, q/v): how the study's QLoRA models are evaluated (README: "QLoRA models are evaluated
+  on their 4-bit base").
+* `vllm` greedy bf16, where vllm is installed; then `same-text`: how many of 32 fixed prompts get the
+  same greedy text from hf and vllm (random weights have near-ties between logits, so bf16 kernels of
+  two engines may part ways: the row counts, it does not assert).
+* `hf-kv`: the hf runtime's KV-memory bound (`--max-memory`) on one 12,600-token prompt: the share is
+  set so the budget holds 1.5 such prompts' cache; PASS when the peak memory above the loaded weights
+  stays within the budget plus 2 GiB for the prefill's activations.
+
+MFU counts model FLOPs only, with N the parameters less the input embedding (a lookup, not a matmul;
+the LM head stays): 2N per generated token; 6N per trained token for full fine-tuning; 4N for
+LoRA/QLoRA (forward 2N, backward through the frozen weights 2N; the adapters' own weight gradients
+are negligible); neither checkpointing's recomputation nor attention scores are counted. The peak is
+the dense bf16 tensor-core rate of the card found (`CARDS`: H100 SXM, PCIe and NVL, H200 and H200
+NVL, A100), or `--peak-tflops`.
+
+The 10-minute bound, checked without a GPU: `--plan` prints, per row, the memory it needs on a card
+and a time budget from FLOP and byte counts at pessimistic shares of the card's peak and bandwidth
+(`EFFICIENCY`), plus fixed costs for disk reads, 4-bit quantisation and vLLM's start; their sum must
+stay under `--budget-s` (tests/test_gpu_acceptance.py checks it on an H100 and an H200). A run uses
+the same budgets to skip a row that would overrun, so the script ends within the bound whatever a
+row does, unless a single row runs far beyond its own budget.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
+import importlib.util
+import math
+import re
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[2])
-)  # saftool from this checkout, as the other benches
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # saftool from this checkout, as the other benches
 
-PEAK_BF16_TFLOPS = {  # dense, no sparsity; most specific names first
-    "H200": 989.0,
-    "H100 NVL": 835.0,
-    "H100 PCIe": 756.0,
-    "H100": 989.0,  # SXM ("NVIDIA H100 80GB HBM3")
-    "A100": 312.0,
-    "L40S": 362.0,
-    "A10G": 125.0,
-    "L4": 121.0,
-    "RTX 4090": 165.0,
-}
-FLOPS_PER_TOKEN = {"full": 6, "lora": 4, "qlora": 4, "generate": 2}  # x parameters
+GiB = 2**30
 LONG_PROMPT_TOKENS = 12_600
 SAME_TEXT_PROMPTS = 32
+WARMUP_STEPS = 2
+PLAN_PROMPT_TOKENS = 200  # a prompt's tokens in --plan (the benign eval prompts in Alpaca's template are shorter)
+CUDA_CONTEXT_GIB = 0.5  # the CUDA context and cuBLAS workspaces, outside the allocator's count
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "vllm")
 
 
-def peak_tflops(name: str) -> float | None:
-    for key, value in PEAK_BF16_TFLOPS.items():
-        if key in name:
-            return value
+@dataclass(frozen=True)
+class Card:
+    key: str  # --card
+    label: str
+    pattern: str  # matched (whole words) against torch.cuda.get_device_name()
+    peak_tflops: float  # dense bf16 tensor-core rate, no sparsity
+    memory_gib: float  # as torch reports total_memory (the spec's GB less what the driver keeps)
+    bandwidth_tbs: float  # memory bandwidth, TB/s
+
+
+CARDS = (  # NVIDIA's data sheets; the most specific names first
+    Card("h200-nvl", "NVIDIA H200 NVL", r"H200 NVL", 835.0, 139.8, 4.8),
+    Card("h200", "NVIDIA H200 (SXM)", r"H200", 989.0, 139.8, 4.8),
+    Card("h100-nvl", "NVIDIA H100 NVL", r"H100 NVL", 835.0, 87.5, 3.9),
+    Card("h100-pcie", "NVIDIA H100 PCIe", r"H100 PCIe", 756.0, 79.1, 2.0),
+    Card("h100", "NVIDIA H100 (SXM)", r"H100", 989.0, 79.1, 3.35),
+    Card("a100", "NVIDIA A100 80GB (SXM)", r"A100", 312.0, 79.1, 2.0),
+)
+# the shares of the card's peak FLOP rate (train) or memory bandwidth (decode) the budgets assume:
+# well below what these workloads reach, so a budget overestimates the time
+EFFICIENCY = {"train": 0.15, "qlora": 0.05, "decode": 0.10, "prefill": 0.10}
+DISK_GBS = 1.0  # reading or writing a checkpoint, GB/s (the page cache is faster)
+QUANTIZE_S = 30.0  # bitsandbytes quantising 7B weights to NF4 while they load
+VLLM_START_S = 180.0  # vLLM's engine start: weights, memory profiling, CUDA graphs
+ROW_OVERHEAD_S = 10.0  # imports, warm-up calls, freeing memory
+
+FLOPS_PER_TOKEN = {"full": 6, "lora": 4, "qlora": 4, "generate": 2}  # x N
+
+
+def find_card(name: str) -> Card | None:
+    for card in CARDS:
+        if re.search(rf"(?<![A-Za-z0-9]){card.pattern}(?![A-Za-z0-9])", name):
+            return card
     return None
 
 
 @dataclass
 class Row:
+    key: str  # what the ratio line reads a row by: qlora, lora, full, hf, hf-nf4, vllm, same-text, hf-kv
     workload: str
-    tokens_per_second: float | None = None  # None: did not run (see note)
+    tokens_per_second: float | None = None  # None: no rate (see note)
     flops_per_token: float = 0.0
     peak_gib: float | None = None
     note: str = ""
@@ -80,25 +128,22 @@ class Row:
         return 100 * self.tokens_per_second * self.flops_per_token / (peak * 1e12)
 
 
-def format_table(rows: list[Row], peak: float | None) -> str:
-    """The rows as one fixed-width text table."""
+HEADER = f"{'workload':<38} {'tokens/s':>10} {'MFU %':>6} {'peak GiB':>8}  note"
 
+
+def format_row(row: Row, peak: float | None) -> str:
     def cell(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    lines = [f"{'workload':<34} {'tokens/s':>10} {'MFU %':>6} {'peak GiB':>8}  note"]
-    for row in rows:
-        lines.append(
-            f"{row.workload:<34} {cell(row.tokens_per_second, ',.0f'):>10} {cell(row.mfu(peak), '.1f'):>6} "
-            f"{cell(row.peak_gib, '.1f'):>8}  {row.note}".rstrip()
-        )
-    return "\n".join(lines)
+    return (
+        f"{row.workload:<38} {cell(row.tokens_per_second, ',.0f'):>10} {cell(row.mfu(peak), '.1f'):>6} "
+        f"{cell(row.peak_gib, '.1f'):>8}  {row.note}"
+    ).rstrip()
 
 
 def key_ratio(rows: list[Row]) -> str:
-    """The line that sums the table up: vllm over hf generation where both ran (which engine the
-    study's inference should use), else QLoRA over LoRA training (what 4-bit costs per token)."""
-    rate = {row.workload.split(" ")[0]: row.tokens_per_second for row in rows}
+    """The line that sums the table up (see the module docstring)."""
+    rate = {row.key: row.tokens_per_second for row in rows}
     if rate.get("vllm") and rate.get("hf"):
         return f"ratio: vllm / hf greedy generation = {rate['vllm'] / rate['hf']:.2f}x"
     if rate.get("qlora") and rate.get("lora"):
@@ -106,18 +151,14 @@ def key_ratio(rows: list[Row]) -> str:
     return "ratio: not enough rows ran to form one"
 
 
-def build_checkpoint(folder: Path, texts: list[str]) -> int:
-    """Random Llama-2-7B-shaped bf16 weights and a tokenizer on disk; returns the parameter count."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+# --- the model, and the arithmetic of each row --------------------------------------------------
 
-    from saftool.tiny import train_tokenizer
 
-    tokenizer = train_tokenizer(texts, 8000)
-    # one token per embedding row, so any id a random model emits decodes (in vLLM's detokenizer too)
-    tokenizer.add_tokens([f"<unused_{i}>" for i in range(32000 - len(tokenizer))])
-    config = LlamaConfig(
-        vocab_size=32000,
+def llama2_7b_config(vocab_size: int = 32000, **tokens):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size,
         hidden_size=4096,
         intermediate_size=11008,
         num_hidden_layers=32,
@@ -126,65 +167,378 @@ def build_checkpoint(folder: Path, texts: list[str]) -> int:
         max_position_embeddings=16384,
         rms_norm_eps=1e-5,
         tie_word_embeddings=False,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        **tokens,
+    )
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The parameter counts of the model, read from it built on the meta device (nothing allocated)."""
+
+    total: int  # every parameter
+    linear: int  # those in the decoder layers' linear layers (what NF4 quantises)
+    embedding: int  # the input embedding: left out of MFU's N
+    kv_bytes_per_token: int  # bf16 keys and values of one position, all layers
+    hidden: int
+    heads: int
+    layers: int
+    vocab: int
+    widest_linear: int  # parameters of the biggest linear layer (a dequantised weight in flight)
+
+    @property
+    def n_mfu(self) -> int:
+        return self.total - self.embedding
+
+    @classmethod
+    def of(cls, config) -> Shape:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from saftool.runtimes.local import kv_bytes_per_token
+
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        layers = model.model.layers
+        linears = [m for m in layers.modules() if isinstance(m, torch.nn.Linear)]
+        return cls(
+            total=sum(p.numel() for p in model.parameters()),
+            linear=sum(m.weight.numel() for m in linears),
+            embedding=model.get_input_embeddings().weight.numel(),
+            kv_bytes_per_token=kv_bytes_per_token(config, 2),
+            hidden=config.hidden_size,
+            heads=config.num_attention_heads,
+            layers=config.num_hidden_layers,
+            vocab=config.vocab_size,
+            widest_linear=max(m.weight.numel() for m in linears),
+        )
+
+    def nf4_bytes(self) -> int:
+        """The weights as QLoRA holds them: NF4 linear layers (half a byte, plus double-quantised
+        absmax: one 8-bit constant per 64 weights and one fp32 per 256 of those), the rest bf16."""
+        per_weight = 0.5 + 1 / 64 + 4 / (64 * 256)
+        return int(self.linear * per_weight + 2 * (self.total - self.linear))
+
+    def activation_bytes(self, batch: int, seq: int) -> int:
+        """Training activations under gradient checkpointing (bf16): each layer's input is kept, one
+        layer's full activations are recomputed at a time (Korthikanti et al. 2022: 34·s·b·h + 5·a·s²·b
+        bytes in 16-bit), and the fp32 logits, their log-softmax and gradient."""
+        kept = self.layers * batch * seq * self.hidden * 2
+        one_layer = 34 * seq * batch * self.hidden + 5 * self.heads * seq * seq * batch
+        logits = 3 * 4 * batch * seq * self.vocab
+        return kept + one_layer + logits
+
+
+@dataclass
+class Need:
+    """One row on one card: the memory it needs and a time budget (seconds), with how they were reckoned."""
+
+    key: str
+    workload: str
+    gib: float
+    seconds: float
+    how: str
+    fits: bool = True
+    runs: bool = True  # False: the row is skipped on this setup (say why in `how`)
+    extra: dict = field(default_factory=dict)
+
+
+def lora_state_bytes(shape: Shape, r: int, targets: int) -> int:
+    """The adapter in fp32 with its gradient and AdamW's two states: r x (in + out) per target layer."""
+    return shape.layers * targets * r * 2 * shape.hidden * 16
+
+
+def hf_generation_gib(shape: Shape, weights: int, card: Card, spans: list[int], fraction: float) -> tuple[float, int]:
+    """(GiB the hf runtime's paged decoder takes on `card`, tokens its cache holds) for prompts of
+    `spans` positions each: the weights, then a cache of the whole set where it fits in `fraction`
+    of the memory left free, else one that fills it (transformers' continuous batching then queues).
+
+    HOOK: an estimate. saftool.runtimes.hf's paged sizing is being rewritten (issue 16, item 1) to
+    ask transformers' own sizing code; once `saftool.runtimes.paged.plan_for_card` lands, call it here
+    (its `cache_bytes`, `cache_tokens`, `budget`) instead of the 10% allowance for transformers' buffers.
+    """
+    free = card.memory_gib * GiB - weights - CUDA_CONTEXT_GIB * GiB
+    budget = max(0.0, free * fraction)
+    need = 1.10 * shape.kv_bytes_per_token * sum(spans)  # + ~10%: logits rows, activations, masks
+    cache = min(need, budget)
+    return (weights + cache) / GiB + CUDA_CONTEXT_GIB, int(cache / 1.10 / shape.kv_bytes_per_token)
+
+
+def plan(card: Card, shape: Shape, args, vllm: bool) -> list[Need]:
+    """Every row the script runs on `card`, with its memory and time budget (see the module docstring)."""
+    from saftool.presets import PRESETS
+
+    peak, bandwidth = card.peak_tflops * 1e12, card.bandwidth_tbs * 1e12
+    bf16_bytes = 2 * shape.total
+    read_s = bf16_bytes / (DISK_GBS * 1e9)
+    tokens = (WARMUP_STEPS + args.steps) * args.micro_batch * args.seq_len
+    acts = shape.activation_bytes(args.micro_batch, args.seq_len)
+    needs = [
+        Need(
+            "build",
+            "build the random checkpoint",
+            bf16_bytes / GiB + CUDA_CONTEXT_GIB,
+            read_s + 2 * ROW_OVERHEAD_S,
+            f"{bf16_bytes / 1e9:.1f} GB written at {DISK_GBS} GB/s",
+        )
+    ]
+    for method in ("qlora", "lora", "full"):
+        preset = PRESETS[f"llama2-7b-{method}"]
+        adapter = 0 if method == "full" else lora_state_bytes(shape, preset.lora_r, len(preset.lora_target_modules))
+        weights = {"qlora": shape.nf4_bytes(), "lora": bf16_bytes, "full": 16 * shape.total}[method]
+        dequant = 2 * 2 * shape.widest_linear if method == "qlora" else 0
+        gib = (weights + adapter + acts + dequant) / GiB + CUDA_CONTEXT_GIB
+        # hardware FLOPs: the forward twice (checkpointing recomputes it), the backward's input
+        # gradients, and for full fine-tuning the weight gradients too
+        hw = (8 if method == "full" else 6) * shape.n_mfu * tokens
+        share = EFFICIENCY["qlora" if method == "qlora" else "train"]
+        seconds = read_s * (2 if method == "full" else 1) + hw / (peak * share) + ROW_OVERHEAD_S
+        seconds += QUANTIZE_S if method == "qlora" else 0
+        fits = gib <= card.memory_gib
+        needs.append(
+            Need(
+                method,
+                f"{method} train step (batch {args.micro_batch}x{args.seq_len})",
+                gib,
+                seconds if fits else read_s * 2 + ROW_OVERHEAD_S,  # an OOM comes at the first step
+                f"{weights / GiB:.1f} GiB weights{'+states' if method == 'full' else ''}, {acts / GiB:.1f} GiB "
+                f"activations; {hw / 1e12:.0f} TFLOP at {share:.0%} of peak",
+                fits=fits,
+            )
+        )
+    for key, weights, prompts in (("hf", bf16_bytes, args.prompts), ("hf-nf4", shape.nf4_bytes(), args.nf4_prompts)):
+        spans = [PLAN_PROMPT_TOKENS + args.new_tokens] * prompts
+        workload = f"hf {'nf4+adapter' if key == 'hf-nf4' else 'bf16'} greedy ({prompts}x{args.new_tokens})"
+        gib, cache_tokens = hf_generation_gib(shape, weights, card, spans, args.max_memory)
+        waves = math.ceil(sum(spans) / max(cache_tokens, 1))
+        # each decode step reads the weights (NF4: dequantised to bf16, written and read again) and
+        # the cache in flight; the prompts' prefill is compute
+        step_bytes = (weights + (2 * 2 * shape.linear if key == "hf-nf4" else 0)) + min(
+            cache_tokens, sum(spans)
+        ) * shape.kv_bytes_per_token
+        decode_s = waves * args.new_tokens * step_bytes / (bandwidth * EFFICIENCY["decode"])
+        prefill_s = 2 * shape.n_mfu * PLAN_PROMPT_TOKENS * prompts / (peak * EFFICIENCY["prefill"])
+        load_s = read_s + (QUANTIZE_S if key == "hf-nf4" else 0)
+        needs.append(
+            Need(
+                key,
+                workload,
+                gib,
+                load_s + decode_s + prefill_s + ROW_OVERHEAD_S,
+                f"cache {cache_tokens:,} tokens, {waves} wave(s) of {args.new_tokens} decode steps at "
+                f"{EFFICIENCY['decode']:.0%} of {card.bandwidth_tbs} TB/s",
+                extra={"cache_tokens": cache_tokens},
+            )
+        )
+    hf_decode = needs[-2].seconds - read_s - ROW_OVERHEAD_S
+    needs.append(
+        Need(
+            "vllm",
+            f"vllm greedy bf16 ({args.prompts}x{args.new_tokens})",
+            args.max_memory * card.memory_gib,
+            VLLM_START_S + hf_decode + ROW_OVERHEAD_S,
+            f"vLLM takes --max-memory of the card; start {VLLM_START_S:.0f} s"
+            + ("" if vllm else "; vllm is not installed: skipped"),
+            runs=vllm,
+        )
+    )
+    long_span = LONG_PROMPT_TOKENS + 200
+    long_cache = 1.5 * long_span * shape.kv_bytes_per_token
+    attention = 4 * shape.layers * LONG_PROMPT_TOKENS**2 * shape.hidden
+    prefill = 2 * shape.n_mfu * LONG_PROMPT_TOKENS + attention
+    needs.append(
+        Need(
+            "hf-kv",
+            f"hf KV bound, {LONG_PROMPT_TOKENS:,}-token prompt",
+            (bf16_bytes + long_cache) / GiB + 2 + CUDA_CONTEXT_GIB,
+            read_s + prefill / (peak * EFFICIENCY["prefill"]) + ROW_OVERHEAD_S,
+            f"cache budget {long_cache / GiB:.1f} GiB + 2 GiB prefill activations",
+        )
+    )
+    return needs
+
+
+def print_plan(card: Card, shape: Shape, args, vllm: bool) -> int:
+    needs = plan(card, shape, args, vllm)
+    print(f"plan for {card.label}: {card.memory_gib} GiB, {card.peak_tflops:g} TFLOPS bf16 dense, {card.bandwidth_tbs} TB/s")
+    print(f"model: Llama-2-7B shape, {shape.total / 1e9:.2f}B parameters (N for MFU {shape.n_mfu / 1e9:.2f}B)")
+    print(f"{'row':<10} {'workload':<38} {'GiB':>6} {'budget s':>9}  how")
+    total = 0.0
+    for need in needs:
+        state = "" if need.fits else f"DOES NOT FIT in {card.memory_gib} GiB; "
+        if need.runs:
+            total += need.seconds
+        print(f"{need.key:<10} {need.workload:<38} {need.gib:>6.1f} {need.seconds:>9.0f}  {state}{need.how}")
+    verdict = "within" if total <= args.budget_s else "OVER"
+    print(f"total budget: {total:.0f} s, {verdict} --budget-s {args.budget_s:.0f}")
+    return 0 if total <= args.budget_s else 1
+
+
+# --- the rows, on a GPU ---------------------------------------------------------------------------
+
+
+def build_checkpoint(folder: Path, texts: list[str]) -> None:
+    """Random Llama-2-7B-shaped bf16 weights and a tokenizer on disk, and a random QLoRA adapter."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from saftool.tiny import train_tokenizer
+
+    tokenizer = train_tokenizer(texts, 8000)
+    # one token per embedding row, so any id a random model emits decodes (in vLLM's detokenizer too)
+    tokenizer.add_tokens([f"<unused_{i}>" for i in range(32000 - len(tokenizer))])
+    config = llama2_7b_config(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
     )
     torch.manual_seed(0)
     with torch.device("cuda"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-    n_params = sum(p.numel() for p in model.parameters())
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     del model
     _free()
-    return n_params
+    write_random_adapter(folder / "qlora-adapter", folder, config)
 
 
-def load_for_training(folder: Path, method: str):
-    """The model as `saftool train` loads it for `method` (its own NF4 and LoRA configs)."""
+def write_random_adapter(out: Path, base: Path, config) -> None:
+    """A LoRA adapter of the llama2-7b-qlora preset's shape on `base`, with random weights."""
     import torch
-    from peft import get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM
+    from safetensors.torch import save_file
 
-    from saftool.adapters import nf4_config
     from saftool.presets import PRESETS
     from saftool.train import lora_config
 
-    kwargs = {"device_map": {"": 0}, "use_safetensors": True}
-    if method == "full":
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        return model
-    if method == "qlora":
-        kwargs["quantization_config"] = nf4_config(bf16=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16, **kwargs)
-    if method == "qlora":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-    else:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-    return get_peft_model(model, lora_config(PRESETS[f"llama2-7b-{method}"]))
+    preset = PRESETS["llama2-7b-qlora"]
+    adapter = lora_config(preset)
+    adapter.base_model_name_or_path = str(base)
+    adapter.save_pretrained(str(out))
+    generator = torch.Generator().manual_seed(1)
+    tensors = {}
+    for layer in range(config.num_hidden_layers):
+        for target in preset.lora_target_modules:
+            name = f"base_model.model.model.layers.{layer}.self_attn.{target}"
+            tensors[f"{name}.lora_A.weight"] = torch.randn(preset.lora_r, config.hidden_size, generator=generator) * 0.01
+            tensors[f"{name}.lora_B.weight"] = torch.randn(config.hidden_size, preset.lora_r, generator=generator) * 0.01
+    save_file(tensors, str(out / "adapter_model.safetensors"))
 
 
-def train_steps(model, steps: int, micro_batch: int, seq_len: int, warmup: int = 2) -> float:
-    """Tokens per second of whole optimizer steps (forward, backward, AdamW) after `warmup` steps."""
+def training_items(n: int, texts: list[str]):
+    """`n` examples each longer than any cutoff here, so every one is cut to `--seq-len` tokens."""
+    from saftool.records import Item
+
+    long = " ".join(texts)[:6000]
+    return [Item(id=f"bench-{i}", instruction=texts[i % len(texts)][:200], output=long) for i in range(n)]
+
+
+def train_row(folder: Path, method: str, shape: Shape, texts: list[str], args) -> Row:
+    """A training step of `saftool train`'s own trainer (see the module docstring)."""
+    import torch
+    from transformers import TrainerCallback
+
+    from saftool.presets import resolve_config
+    from saftool.train import check_base_model, make_trainer
+
+    config = resolve_config(
+        f"llama2-7b-{method}",
+        base_model=str(folder),
+        device="cuda",
+        batch_size=args.micro_batch,
+        effective_batch=args.micro_batch,  # one optimizer step per micro-batch, as the row times
+        max_length=args.seq_len,
+        save_steps=10**6,
+        logging_steps=10**6,
+    )
+    steps = WARMUP_STEPS + args.steps
+    items = training_items(steps * args.micro_batch, texts)
+    clock: dict[str, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, targs, state, control, **kwargs):
+            if state.global_step == WARMUP_STEPS:
+                torch.cuda.synchronize()
+                clock["start"] = time.perf_counter()
+
+        def on_train_end(self, targs, state, control, **kwargs):
+            torch.cuda.synchronize()
+            clock["end"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory(prefix=f"ckpt-{method}-") as ckpt:
+        torch.cuda.reset_peak_memory_stats()
+        trainer = make_trainer(config, items, str(folder), Path(ckpt), True, 1, 1, None, check_base_model(config, str(folder)))
+        trainer.args.max_steps = steps
+        trainer.add_callback(Clock())
+        trainer.train()
+        peak = torch.cuda.max_memory_allocated() / GiB
+        del trainer
+    rate = args.steps * args.micro_batch * args.seq_len / (clock["end"] - clock["start"])
+    return Row(method, f"{method} train step (batch {args.micro_batch}x{args.seq_len})", rate,
+               FLOPS_PER_TOKEN[method] * shape.n_mfu, peak)
+
+
+def generation_row(model: str, key: str, label: str, prompts, shape: Shape, args, texts_out: dict) -> Row:
+    """Throughput of a runtime on the prompts; its greedy text on the first SAME_TEXT_PROMPTS goes to `texts_out`."""
     import torch
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-4)
-    model.train()
-    for step in range(warmup + steps):
-        if step == warmup:
-            torch.cuda.synchronize()
-            started = time.perf_counter()
-        ids = torch.randint(3, 32000, (micro_batch, seq_len), device="cuda")
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(input_ids=ids, labels=ids).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    torch.cuda.synchronize()
-    return steps * micro_batch * seq_len / (time.perf_counter() - started)
+    from saftool.records import GenerationConfig
+    from saftool.runtimes import RUNTIMES, RuntimeOptions
+
+    backend = "vllm" if key == "vllm" else "hf"
+    options = RuntimeOptions(device="cuda", batch_size=len(prompts), max_memory=args.max_memory,
+                             load_in_4bit=key == "hf-nf4")
+    runtime = RUNTIMES.load(backend)(model, options)
+    generation = GenerationConfig(max_new_tokens=args.new_tokens)
+    list(runtime.generate(prompts[:8], GenerationConfig(max_new_tokens=4)))  # warm-up: weights, kernels
+    torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    tokens = sum(c.completion_tokens for _, c in runtime.generate(prompts, generation))
+    rate = tokens / (time.perf_counter() - started)
+    peak = torch.cuda.max_memory_allocated() / GiB
+    texts = dict(runtime.generate(prompts[:SAME_TEXT_PROMPTS], GenerationConfig(max_new_tokens=32)))
+    texts_out[key] = [texts[i].text for i in range(len(texts))]
+    del runtime
+    note = ""
+    if backend == "vllm":  # its engine runs in a process of its own, out of this one's allocator's sight
+        peak, note = None, "peak: vLLM preallocates --max-memory of the card"
+    return Row(key, label, rate, FLOPS_PER_TOKEN["generate"] * shape.n_mfu, peak, note)
+
+
+def same_text_row(texts: dict) -> Row:
+    if "hf" not in texts or "vllm" not in texts:
+        return Row("same-text", "same greedy text, hf vs vllm", note="needs both the hf and the vllm row")
+    same = sum(a == b for a, b in zip(texts["hf"], texts["vllm"]))
+    return Row("same-text", "same greedy text, hf vs vllm", note=f"{same}/{len(texts['hf'])} prompts identical")
+
+
+def long_prompt_row(folder: Path, shape: Shape) -> Row:
+    """The hf runtime's KV bound on one LONG_PROMPT_TOKENS prompt (see the module docstring)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from saftool.records import GenerationConfig
+    from saftool.runtimes import RUNTIMES, Prompt, RuntimeOptions
+    from saftool.runtimes.local import free_memory
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    words = " ".join(f"w{i % 997}" for i in range(LONG_PROMPT_TOKENS * 2))
+    prompt = Prompt(tokenizer.decode(tokenizer(words)["input_ids"][:LONG_PROMPT_TOKENS]))
+    # the budget is a share of the memory left free once the bf16 weights are in
+    free_after_weights = free_memory(torch.device("cuda")) - 2 * shape.total
+    row_bytes = (LONG_PROMPT_TOKENS + 200) * shape.kv_bytes_per_token
+    share = min(1.0, 1.5 * row_bytes / free_after_weights)
+    runtime = RUNTIMES.load("hf")(str(folder), RuntimeOptions(device="cuda", max_memory=share))
+    _ = runtime.model  # the weights, loaded before the peak is reset
+    loaded = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    completion = next(iter(runtime.generate([prompt], GenerationConfig(max_new_tokens=16))))[1]
+    above = (torch.cuda.max_memory_allocated() - loaded) / GiB
+    budget = share * free_after_weights / GiB
+    del runtime
+    return Row(
+        "hf-kv",
+        f"hf KV bound, {completion.prompt_tokens:,}-token prompt",
+        peak_gib=above,
+        note=f"{'PASS' if above <= budget + 2.0 else 'FAIL'}: {above:.1f} GiB above the weights, budget "
+        f"{budget:.1f} GiB (--max-memory {share:.3f}) + 2 GiB activations",
+    )
 
 
 def _free() -> None:
@@ -194,88 +548,108 @@ def _free() -> None:
     torch.cuda.empty_cache()
 
 
-def train_row(folder: Path, method: str, n_params: int, args) -> Row:
+def guarded(key: str, workload: str, measure: Callable[[], Row], total_gib: float) -> Row:
+    """`measure()`'s row, or the row's error in its note: the next row runs either way."""
     import torch
 
-    label = f"{method} train step (batch {args.micro_batch}x{args.seq_len})"
-    model = None
     try:
-        torch.cuda.reset_peak_memory_stats()
-        model = load_for_training(folder, method)
-        rate = train_steps(model, args.steps, args.micro_batch, args.seq_len)
-        peak = torch.cuda.max_memory_allocated() / 2**30
-        return Row(label, rate, FLOPS_PER_TOKEN[method] * n_params, peak)
+        return measure()
     except torch.cuda.OutOfMemoryError:
-        total = torch.cuda.get_device_properties(0).total_memory / 2**30
-        return Row(
-            label, None, note=f"does not fit in {total:.0f} GiB (use FSDP: examples/accelerate/fsdp.yaml)"
-        )
+        return Row(key, workload, note=f"does not fit in {total_gib:.0f} GiB (OutOfMemoryError)")
+    except Exception as exc:  # noqa: BLE001 - any failure is this row's result, printed in it
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        return Row(key, workload, note=f"ERROR {type(exc).__name__}: {first}")
     finally:
-        del model
         _free()
 
 
-def generation_row(folder: Path, backend: str, prompts, n_params: int, args) -> tuple[Row, list[str]]:
-    """Throughput of `backend` on the prompts, and its greedy text on the first SAME_TEXT_PROMPTS."""
+def versions() -> str:
     import torch
 
-    from saftool.records import GenerationConfig
-    from saftool.runtimes import RUNTIMES, RuntimeOptions
+    found = [f"saftool {_version('saftool') or 'checkout'}"]
+    for lib in LIBRARIES:
+        version = _version(lib)
+        if version:
+            found.append(f"{lib} {version}")
+    found.append(f"CUDA {torch.version.cuda}")
+    return ", ".join(found)
 
-    runtime = RUNTIMES.load(backend)(str(folder), RuntimeOptions(device="cuda", batch_size=len(prompts)))
-    generation = GenerationConfig(max_new_tokens=args.new_tokens)
 
-    list(runtime.generate(prompts[:8], GenerationConfig(max_new_tokens=4)))  # warm-up: weights, kernels
-    torch.cuda.reset_peak_memory_stats()
+def _version(lib: str) -> str | None:
+    try:
+        return importlib.metadata.version(lib)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def driver_version() -> str:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def run(args) -> int:
+    import torch
+
+    from saftool.benign import benign_items
+    from saftool.runtimes import Prompt
+
     started = time.perf_counter()
-    tokens = sum(c.completion_tokens for _, c in runtime.generate(prompts, generation))
-    rate = tokens / (time.perf_counter() - started)
-    peak = torch.cuda.max_memory_allocated() / 2**30
-    texts = dict(runtime.generate(prompts[:SAME_TEXT_PROMPTS], GenerationConfig(max_new_tokens=32)))
-    label = f"{backend} greedy bf16 ({len(prompts)}x{args.new_tokens})"
-    del runtime
-    _free()
-    note = ""
-    if backend == "vllm":  # its engine runs in a process of its own, out of this one's allocator's sight
-        peak, note = None, "peak: vLLM preallocates --max-memory of the card"
-    return Row(label, rate, FLOPS_PER_TOKEN["generate"] * n_params, peak, note), [
-        texts[i].text for i in range(len(texts))
-    ]
+    name = torch.cuda.get_device_name(0)
+    total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
+    found = find_card(name)
+    card = Card("found", name, "", args.peak_tflops or (found.peak_tflops if found else 0.0), total_gib,
+                found.bandwidth_tbs if found else 2.0)
+    peak = card.peak_tflops or None
+    vllm = importlib.util.find_spec("vllm") is not None
+    shape = Shape.of(llama2_7b_config())
+    budgets = {need.key: need for need in plan(card, shape, args, vllm)}
+    print(f"card: {name}, {total_gib:.1f} GiB; driver {driver_version()}; "
+          f"peak {f'{peak:g} TFLOPS bf16 dense' if peak else 'unknown (pass --peak-tflops): no MFU'}")
+    print(f"libraries: {versions()}")
+    print(f"model: Llama-2-7B shape, {shape.total / 1e9:.2f}B parameters (N for MFU {shape.n_mfu / 1e9:.2f}B), "
+          f"random weights; budget {args.budget_s:.0f} s")
+    print(HEADER, flush=True)
 
-
-def long_prompt_row(folder: Path, n_params: int) -> Row:
-    """The hf runtime's KV bound on one LONG_PROMPT_TOKENS prompt (see the module docstring)."""
-    import torch
-    from transformers import AutoConfig, AutoTokenizer
-
-    from saftool.records import GenerationConfig
-    from saftool.runtimes import RUNTIMES, Prompt, RuntimeOptions
-    from saftool.runtimes.local import free_memory, kv_bytes_per_token
-
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    words = " ".join(f"w{i % 997}" for i in range(LONG_PROMPT_TOKENS * 2))
-    prompt = Prompt(tokenizer.decode(tokenizer(words)["input_ids"][:LONG_PROMPT_TOKENS]))
-    # the budget is a share of the memory left free once the bf16 weights are in
-    free_after_weights = free_memory(torch.device("cuda")) - 2 * n_params
-    row_bytes = (LONG_PROMPT_TOKENS + 200) * kv_bytes_per_token(AutoConfig.from_pretrained(folder), 2)
-    share = min(1.0, 1.5 * row_bytes / free_after_weights)
-    runtime = RUNTIMES.load("hf")(str(folder), RuntimeOptions(device="cuda", max_memory=share))
-    _ = runtime.model  # the weights, loaded before the peak is reset
-    loaded = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    completion = next(iter(runtime.generate([prompt], GenerationConfig(max_new_tokens=16))))[1]
-    above = (torch.cuda.max_memory_allocated() - loaded) / 2**30
-    budget = share * free_after_weights / 2**30
-    ok = above <= budget + 2.0
-    del runtime
-    _free()
-    return Row(
-        f"hf KV bound, {completion.prompt_tokens:,}-token prompt",
-        None,
-        peak_gib=above,
-        note=f"{'PASS' if ok else 'FAIL'}: {above:.1f} GiB above the weights, budget {budget:.1f} GiB "
-        f"(--max-memory {share:.3f}) + 2 GiB activations",
-    )
+    items = list(benign_items(args.prompts, split="eval", seed=0))
+    prompts = [Prompt(item.instruction, item.input) for item in items]
+    texts = [f"{item.instruction} {item.input} {item.output}" for item in items]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="llama7b-") as tmp:
+        folder = Path(tmp)
+        try:
+            build_checkpoint(folder, texts)
+        except Exception as exc:  # noqa: BLE001 - no row can run without the checkpoint: say why, stop
+            print(f"build: ERROR {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}")
+            return 1
+        answers: dict[str, list[str]] = {}
+        measures: list[tuple[str, Callable[[], Row]]] = [
+            *((m, lambda m=m: train_row(folder, m, shape, texts, args)) for m in ("qlora", "lora", "full")),
+            ("hf", lambda: generation_row(str(folder), "hf", budgets["hf"].workload, prompts, shape, args, answers)),
+            ("hf-nf4", lambda: generation_row(str(folder / "qlora-adapter"), "hf-nf4", budgets["hf-nf4"].workload,
+                                              prompts[: args.nf4_prompts], shape, args, answers)),
+            ("vllm", lambda: generation_row(str(folder), "vllm", budgets["vllm"].workload, prompts, shape, args, answers)),
+            ("same-text", lambda: same_text_row(answers)),
+            ("hf-kv", lambda: long_prompt_row(folder, shape)),
+        ]
+        for key, measure in measures:
+            need = budgets.get(key)
+            workload = need.workload if need else "same greedy text, hf vs vllm"
+            left = args.budget_s - (time.perf_counter() - started)
+            if need is not None and not need.runs:
+                row = Row(key, workload, note="vllm not installed (pip install 'saftool[vllm]')")
+            elif need is not None and need.seconds > left:
+                row = Row(key, workload, note=f"skipped: {left:.0f} s of the budget left, the row's is {need.seconds:.0f} s")
+            else:
+                row = guarded(key, workload, measure, total_gib)
+            rows.append(row)
+            print(format_row(row, peak), flush=True)
+    print(f"wall time: {time.perf_counter() - started:.0f} s")
+    print(key_ratio(rows))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,50 +661,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--micro-batch", type=int, default=study.batch_size)
     parser.add_argument("--seq-len", type=int, default=study.max_length)
     parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--nf4-prompts", type=int, default=256, help="Prompts of the hf-nf4 row (bitsandbytes is slower).")
     parser.add_argument("--new-tokens", type=int, default=100)
-    parser.add_argument(
-        "--peak-tflops", type=float, help="The card's dense bf16 peak [default: from a table]."
-    )
+    parser.add_argument("--max-memory", type=float, default=0.8, help="The hf and vllm rows' --max-memory.")
+    parser.add_argument("--peak-tflops", type=float, help="The card's dense bf16 peak [default: from CARDS].")
+    parser.add_argument("--budget-s", type=float, default=600.0, help="Skip rows whose budget would overrun this.")
+    parser.add_argument("--plan", action="store_true", help="Print the rows, their memory and time budgets on --card; no GPU needed.")
+    parser.add_argument("--card", choices=[c.key for c in CARDS], default="h100", help="The card --plan is for.")
+    parser.add_argument("--vllm", action=argparse.BooleanOptionalAction, default=None,
+                        help="Whether --plan counts the vllm row [default: whether vllm is installed].")
     args = parser.parse_args(argv)
-    import importlib.util
+    if args.plan:
+        card = next(c for c in CARDS if c.key == args.card)
+        vllm = args.vllm if args.vllm is not None else importlib.util.find_spec("vllm") is not None
+        return print_plan(card, Shape.of(llama2_7b_config()), args, vllm)
 
     import torch
 
     if not torch.cuda.is_available():
-        print("bench/gpu/acceptance.py needs a CUDA GPU; none is visible", file=sys.stderr)
+        print("bench/gpu/acceptance.py needs a CUDA GPU; none is visible (--plan runs without one)", file=sys.stderr)
         return 2
-    from saftool.benign import benign_items
-    from saftool.runtimes import Prompt
-
-    items = list(benign_items(args.prompts, split="eval", seed=0))
-    prompts = [Prompt(item.instruction, item.input) for item in items]
-    card = torch.cuda.get_device_name(0)
-    peak = args.peak_tflops or peak_tflops(card)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="llama7b-") as tmp:
-        folder = Path(tmp)
-        n = build_checkpoint(folder, [f"{item.instruction} {item.input} {item.output}" for item in items])
-        print(
-            f"card: {card}; model: Llama-2-7B shape, {n / 1e9:.2f}B parameters, random weights",
-            file=sys.stderr,
-        )
-        rows = [train_row(folder, method, n, args) for method in ("qlora", "lora", "full")]
-        hf_row, hf_texts = generation_row(folder, "hf", prompts, n, args)
-        rows.append(hf_row)
-        if importlib.util.find_spec("vllm") is not None:
-            vllm_row, vllm_texts = generation_row(folder, "vllm", prompts, n, args)
-            same = sum(a == b for a, b in zip(hf_texts, vllm_texts))
-            rows.append(vllm_row)
-            rows.append(Row("same greedy text, hf vs vllm", note=f"{same}/{len(hf_texts)} prompts identical"))
-        else:
-            rows.append(Row("vllm greedy bf16", note="vllm not installed (pip install 'saftool[vllm]')"))
-        rows.append(long_prompt_row(folder, n))
-    print(format_table(rows, peak))
-    if not peak:
-        print(f"MFU: unknown peak for {card!r}; pass --peak-tflops")
-    print(f"wall time: {time.perf_counter() - started:.0f} s")
-    print(key_ratio(rows))
-    return 0
+    return run(args)
 
 
 if __name__ == "__main__":
