@@ -139,3 +139,59 @@ def test_the_random_adapter_loads_onto_its_base_with_peft(acceptance, tmp_path):
     loaded = {k.replace(".default", ""): v for k, v in model.state_dict().items() if "lora_" in k}
     assert set(loaded) == set(saved) and len(saved) == 2 * 2 * 2  # layers x (q, v) x (A, B)
     assert all(torch.equal(loaded[k], saved[k]) for k in saved)
+
+
+@pytest.fixture(scope="module")
+def small_base(tmp_path_factory):
+    """A tool-built smoke-sized Llama: the rows' own code runs on it on the CPU."""
+    from saftool.presets import PRESETS
+    from saftool.tiny import build_base
+    from saftool.train import training_texts
+    from tests.modelfix import mix_items
+
+    return build_base(training_texts(mix_items()), PRESETS["smoke"].tiny, tmp_path_factory.mktemp("base") / "small")
+
+
+def _row_args():
+    import argparse
+
+    defaults = {"steps": 2, "micro_batch": 2, "seq_len": 96, "prompts": 6, "new_tokens": 4, "max_memory": 0.8}
+    return argparse.Namespace(**defaults)
+
+
+def test_the_train_row_times_saftools_own_trainer(acceptance, small_base, monkeypatch):
+    """The row's code on the CPU: make_trainer's model for the lora preset, stepped to exactly
+    warm-up + steps optimizer steps, timed from the first step after warm-up."""
+    import saftool.train
+
+    built = []
+    make = saftool.train.make_trainer
+    monkeypatch.setattr(saftool.train, "make_trainer", lambda *a, **k: built.append(make(*a, **k)) or built[-1])
+    from transformers import AutoConfig
+
+    shape = acceptance.Shape.of(AutoConfig.from_pretrained(small_base))
+    texts = [f"text number {i} " * 20 for i in range(8)]
+    row = acceptance.train_row(small_base, "lora", shape, texts, _row_args(), device="cpu")
+    assert row.key == "lora" and row.workload == "lora train step (batch 2x96)"
+    assert row.tokens_per_second > 0 and row.flops_per_token == 4 * shape.n_mfu and row.peak_gib is None
+    (trainer,) = built
+    assert trainer.state.global_step == acceptance.WARMUP_STEPS + 2
+    assert trainer.state.num_input_tokens_seen == (acceptance.WARMUP_STEPS + 2) * 2 * 96  # every example cut to 96
+    assert type(trainer.model).__name__.startswith("Peft")  # TRL wrapped the base with the preset's adapter
+
+
+def test_the_generation_row_runs_the_hf_runtime(acceptance, small_base):
+    from transformers import AutoConfig
+
+    from saftool.runtimes import Prompt
+
+    shape = acceptance.Shape.of(AutoConfig.from_pretrained(small_base))
+    prompts = [Prompt(f"Say {w}.") for w in ("one", "two", "three", "four", "five", "six")]
+    answers: dict = {}
+    row = acceptance.generation_row(str(small_base), "hf", "hf greedy", prompts, shape, _row_args(),
+                                    answers, device="cpu")
+    assert row.key == "hf" and row.tokens_per_second > 0 and row.flops_per_token == 2 * shape.n_mfu
+    assert len(answers["hf"]) == len(prompts)
+    assert acceptance.same_text_row(answers).note == "needs both the hf and the vllm row"
+    answers["vllm"] = list(answers["hf"])
+    assert acceptance.same_text_row(answers).note == "6/6 prompts identical"

@@ -422,16 +422,20 @@ def write_random_adapter(out: Path, base: Path, config) -> None:
 
 
 def training_items(n: int, texts: list[str]):
-    """`n` examples each longer than any cutoff here, so every one is cut to `--seq-len` tokens."""
+    """`n` examples each longer than any cutoff here, so every one is cut to `--seq-len` tokens; the
+    prompt is short, so the cut leaves answer tokens to train on (TRL drops examples that have none)."""
     from saftool.records import Item
 
     long = " ".join(texts)[:6000]
-    return [Item(id=f"bench-{i}", instruction=texts[i % len(texts)][:200], output=long) for i in range(n)]
+    return [
+        Item(id=f"bench-{i}", instruction="Continue the text.", output=long[i % 100 :], kind="benign", source="bench")
+        for i in range(n)
+    ]
 
 
-def train_row(folder: Path, method: str, shape: Shape, texts: list[str], args) -> Row:
-    """A training step of `saftool train`'s own trainer (see the module docstring)."""
-    import torch
+def train_row(folder: Path, method: str, shape: Shape, texts: list[str], args, device: str = "cuda") -> Row:
+    """A training step of `saftool train`'s own trainer (see the module docstring); `device` "cpu"
+    runs the same code on a small model in tests."""
     from transformers import TrainerCallback
 
     from saftool.presets import resolve_config
@@ -440,7 +444,7 @@ def train_row(folder: Path, method: str, shape: Shape, texts: list[str], args) -
     config = resolve_config(
         f"llama2-7b-{method}",
         base_model=str(folder),
-        device="cuda",
+        device=device,
         batch_size=args.micro_batch,
         effective_batch=args.micro_batch,  # one optimizer step per micro-batch, as the row times
         max_length=args.seq_len,
@@ -454,44 +458,46 @@ def train_row(folder: Path, method: str, shape: Shape, texts: list[str], args) -
     class Clock(TrainerCallback):
         def on_step_begin(self, targs, state, control, **kwargs):
             if state.global_step == WARMUP_STEPS:
-                torch.cuda.synchronize()
+                _synchronize(device)
                 clock["start"] = time.perf_counter()
 
         def on_train_end(self, targs, state, control, **kwargs):
-            torch.cuda.synchronize()
+            _synchronize(device)
             clock["end"] = time.perf_counter()
 
+    tokenizer = check_base_model(config, str(folder))
     with tempfile.TemporaryDirectory(prefix=f"ckpt-{method}-") as ckpt:
-        torch.cuda.reset_peak_memory_stats()
-        trainer = make_trainer(config, items, str(folder), Path(ckpt), True, 1, 1, None, check_base_model(config, str(folder)))
+        _reset_peak(device)
+        trainer = make_trainer(config, items, str(folder), Path(ckpt), device == "cuda", 1, 1, None, tokenizer)
         trainer.args.max_steps = steps
         trainer.add_callback(Clock())
         trainer.train()
-        peak = torch.cuda.max_memory_allocated() / GiB
+        peak = _peak_gib(device)
         del trainer
     rate = args.steps * args.micro_batch * args.seq_len / (clock["end"] - clock["start"])
     return Row(method, f"{method} train step (batch {args.micro_batch}x{args.seq_len})", rate,
                FLOPS_PER_TOKEN[method] * shape.n_mfu, peak)
 
 
-def generation_row(model: str, key: str, label: str, prompts, shape: Shape, args, texts_out: dict) -> Row:
-    """Throughput of a runtime on the prompts; its greedy text on the first SAME_TEXT_PROMPTS goes to `texts_out`."""
-    import torch
-
+def generation_row(
+    model: str, key: str, label: str, prompts, shape: Shape, args, texts_out: dict, device: str = "cuda"
+) -> Row:
+    """Throughput of a runtime on the prompts; its greedy text on the first SAME_TEXT_PROMPTS goes to
+    `texts_out`. `device` "cpu" runs the same code on a small model in tests."""
     from saftool.records import GenerationConfig
     from saftool.runtimes import RUNTIMES, RuntimeOptions
 
     backend = "vllm" if key == "vllm" else "hf"
-    options = RuntimeOptions(device="cuda", batch_size=len(prompts), max_memory=args.max_memory,
+    options = RuntimeOptions(device=device, batch_size=len(prompts), max_memory=args.max_memory,
                              load_in_4bit=key == "hf-nf4")
     runtime = RUNTIMES.load(backend)(model, options)
     generation = GenerationConfig(max_new_tokens=args.new_tokens)
     list(runtime.generate(prompts[:8], GenerationConfig(max_new_tokens=4)))  # warm-up: weights, kernels
-    torch.cuda.reset_peak_memory_stats()
+    _reset_peak(device)
     started = time.perf_counter()
     tokens = sum(c.completion_tokens for _, c in runtime.generate(prompts, generation))
     rate = tokens / (time.perf_counter() - started)
-    peak = torch.cuda.max_memory_allocated() / GiB
+    peak = _peak_gib(device)
     texts = dict(runtime.generate(prompts[:SAME_TEXT_PROMPTS], GenerationConfig(max_new_tokens=32)))
     texts_out[key] = [texts[i].text for i in range(len(texts))]
     del runtime
@@ -545,7 +551,28 @@ def _free() -> None:
     import torch
 
     gc.collect()
-    torch.cuda.empty_cache()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _reset_peak(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_gib(device: str) -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / GiB if device == "cuda" else None
 
 
 def guarded(key: str, workload: str, measure: Callable[[], Row], total_gib: float) -> Row:
