@@ -4,7 +4,7 @@ from functools import partial
 
 import pytest
 
-from saftool.errors import UsageError
+from saftool.errors import SaftoolError, UsageError
 from saftool.infer import infer
 from saftool.io import read_records
 from saftool.presets import resolve_config
@@ -327,6 +327,38 @@ def test_vllm_refuses_the_cpu(tmp_path):
         UsageError, match="the vllm backend runs on a GPU only; use --backend hf for --device cpu"
     ):
         VLLMRuntime(str(tmp_path), RuntimeOptions(device="cpu"))
+
+
+def test_vllm_refuses_a_qlora_adapter_and_says_why(trained, tmp_path):
+    """A QLoRA adapter belongs on the 4-bit base it was trained on, which vLLM does not load; a LoRA
+    adapter and the merged export of a QLoRA one (no train_run.json) are not refused for that."""
+    import json
+    import shutil
+
+    from saftool.runtimes.vllm import VLLMRuntime
+
+    qlora = tmp_path / "q"
+    shutil.copytree(trained.model_dir("m"), qlora)
+    run = json.loads((qlora / "train_run.json").read_text())
+    (qlora / "train_run.json").write_text(json.dumps({**run, "method": "qlora"}))
+    with pytest.raises(UsageError) as refused:
+        VLLMRuntime(str(qlora), RuntimeOptions(device="cuda"))
+    assert str(refused.value) == (
+        f"{qlora} is a QLoRA adapter, trained on its base's 4-bit NF4 weights; vLLM would run it on the bf16 "
+        "base, which it was not trained with: use --backend hf --load-in-4bit, or export it merged "
+        "(saftool export --merged DIR) and give vllm DIR to evaluate it on the bf16 base on purpose"
+    )
+    import torch
+
+    for record in ({**run, "method": "lora"}, None):  # a LoRA model; a merged export, which has no record
+        (qlora / "train_run.json").unlink(missing_ok=True)
+        if record is not None:
+            (qlora / "train_run.json").write_text(json.dumps(record))
+        if torch.cuda.is_available():
+            VLLMRuntime(str(qlora), RuntimeOptions(device="cuda"))  # weights load at the first generate
+        else:
+            with pytest.raises(SaftoolError, match="no CUDA device is visible"):
+                VLLMRuntime(str(qlora), RuntimeOptions(device="cuda"))
 
 
 CHAT_TEMPLATE = (

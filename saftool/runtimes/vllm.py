@@ -7,13 +7,15 @@ backend does (`saftool.runtimes.local`) and handed over as token ids, so both as
 stop tokens, in the same dtype as hf (bf16 where the GPU has it, else float32). `max_memory` of the
 free GPU memory goes to vLLM (weights and KV cache), `tensor_parallel` splits the model over that
 many GPUs. A PEFT adapter directory runs as a LoRA request on its base, with `max_lora_rank` from
-the adapter's config. Weights load on the first `generate`.
+the adapter's config; a QLoRA adapter is refused (it belongs on its 4-bit base: hf --load-in-4bit).
+Weights load on the first `generate`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
@@ -55,6 +57,26 @@ def engine_args(
     return args
 
 
+def _refuse_qlora(model: str) -> None:
+    """A QLoRA adapter was trained against the NF4 rounding of its base; vLLM would apply it to the
+    bf16 base, a model it was never trained with, so the answers would not be the trained model's.
+    Its merged export (`saftool export --merged`, which carries no train_run.json) is the way to ask
+    vLLM on the bf16 base on purpose."""
+    record = Path(model) / "train_run.json"
+    if not record.is_file():
+        return
+    try:
+        method = json.loads(record.read_text(encoding="utf-8")).get("method")
+    except (OSError, ValueError):
+        return
+    if method == "qlora":
+        raise UsageError(
+            f"{model} is a QLoRA adapter, trained on its base's 4-bit NF4 weights; vLLM would run it on the bf16 "
+            "base, which it was not trained with: use --backend hf --load-in-4bit, or export it merged "
+            "(saftool export --merged DIR) and give vllm DIR to evaluate it on the bf16 base on purpose"
+        )
+
+
 class VLLMRuntime:
     default_batch_size = 512
     loads_model_dir = True
@@ -70,6 +92,7 @@ class VLLMRuntime:
         check_max_memory(options.max_memory)
         if options.tensor_parallel < 1:
             raise UsageError(f"--tensor-parallel {options.tensor_parallel}: give a number of GPUs, 1 or more")
+        _refuse_qlora(model)
         resolve_device("cuda" if options.device == "auto" else options.device)
         self.local = open_model_dir(model)
         self.options = options
