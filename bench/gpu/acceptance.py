@@ -62,7 +62,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # saftool from this checkout, as the other benches
@@ -101,6 +101,7 @@ DISK_GBS = 1.0  # reading or writing a checkpoint, GB/s (the page cache is faste
 QUANTIZE_S = 30.0  # bitsandbytes quantising 7B weights to NF4 while they load
 VLLM_START_S = 180.0  # vLLM's engine start: weights, memory profiling, CUDA graphs
 ROW_OVERHEAD_S = 10.0  # imports, warm-up calls, freeing memory
+UNKNOWN_CARD_TFLOPS = 312.0  # budgets on a card CARDS lacks
 
 FLOPS_PER_TOKEN = {"full": 6, "lora": 4, "qlora": 4, "generate": 2}  # x N
 
@@ -633,7 +634,9 @@ def run(args) -> int:
     peak = card.peak_tflops or None
     vllm = importlib.util.find_spec("vllm") is not None
     shape = Shape.of(llama2_7b_config())
-    budgets = {need.key: need for need in plan(card, shape, args, vllm)}
+    # an unknown card gets no MFU, but its rows still need budgets: an A100's rate, a modest one
+    budget_card = replace(card, peak_tflops=card.peak_tflops or UNKNOWN_CARD_TFLOPS)
+    budgets = {need.key: need for need in plan(budget_card, shape, args, vllm)}
     print(f"card: {name}, {total_gib:.1f} GiB; driver {driver_version()}; "
           f"peak {f'{peak:g} TFLOPS bf16 dense' if peak else 'unknown (pass --peak-tflops): no MFU'}")
     print(f"libraries: {versions()}")
