@@ -8,8 +8,9 @@ from one of three decoders, chosen by `RuntimeOptions.decoder`:
 * `slots`: saftool's continuous-batching decoder over a preallocated KV cache for Llama-family
   models (`HFRuntime._greedy_slots`, `_SlotDecoder`); `auto` picks it on the CPU, where it is 25x
   transformers' `generate_batch` on the tiny model (4,400 against 170 tokens/s, same text);
-* `paged`: transformers' own continuous batching (`generate_batch`, paged attention, its cache sized
-  from free memory); `auto` picks it on CUDA for every architecture;
+* `paged`: transformers' own continuous batching (paged attention; `saftool.runtimes.paged`: its cache
+  sized by transformers' own footprint check within `max_memory` of the memory free beside the
+  weights, answers yielded as they finish); `auto` picks it on CUDA for every architecture;
 * `loop`: left-padded batches whose position ids count only real tokens, rows leaving the batch and
   its cache at a stop token (`HFRuntime._greedy`); `auto` picks it on the CPU for architectures the
   slot decoder does not know.
@@ -172,35 +173,15 @@ class HFRuntime:
             yield from zip(idx, new)
 
     def _greedy_paged(self, encoded, order, max_new_tokens: int) -> Iterator[tuple[int, list[int]]]:
-        """transformers' continuous batching: its paged KV cache takes `max_memory` of the free memory."""
-        from transformers import ContinuousBatchingConfig
-        from transformers import GenerationConfig as HFGenerationConfig
+        """transformers' continuous batching, answers yielded as they finish (`saftool.runtimes.paged`)."""
+        from saftool.runtimes.paged import generate_paged
 
-        config = HFGenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.stops,
-        )
-        inputs = [encoded[i] for i in order]
-        batching = ContinuousBatchingConfig(max_memory_percent=self.options.max_memory)
-        # a cache no bigger than these prompts need, within max_memory of the free memory: left to
-        # itself, transformers takes max_memory of all free memory (on the CPU, 0.8 of the host's RAM,
-        # zeroed: tens of seconds before the first token, and the RAM other processes need)
-        page = getattr(batching, "page_size", None) or getattr(batching, "block_size", None) or 256
-        block = kv_bytes_per_token(self.config, self.dtype.itemsize) * page
-        pages = [-(-(len(ids) + max_new_tokens) // page) for ids in inputs]
-        fit = rows_that_fit(free_memory(self.device), self.options.max_memory, block * max(pages), len(inputs))
-        batching.num_blocks = max(pages) * fit if fit < len(inputs) else sum(pages)
-        results = self.model.generate_batch(
-            inputs=inputs, generation_config=config, continuous_batching_config=batching, progress_bar=False
-        )
-        outputs = list(results.values())
-        if len(outputs) != len(inputs) or any(out.error for out in outputs):
-            failed = next((out.error for out in outputs if out.error), "requests missing from its results")
-            raise RuntimeError(f"transformers' generate_batch failed: {failed}")
-        for i, out in zip(order, outputs):
-            yield i, list(out.generated_tokens)
+        model = self.model  # the weights load first: the cache is sized from the memory left beside them
+        prompts = [encoded[i] for i in order]
+        for k, new in generate_paged(
+            model, prompts, max_new_tokens, self.stops, self.tokenizer.pad_token_id, self.options.max_memory
+        ):
+            yield order[k], new
 
     def _greedy(self, input_ids, attention_mask, max_new_tokens: int, stops: set[int]) -> list[list[int]]:
         """Greedy decoding of a left-padded batch; rows leave the batch (and the cache) at a stop token."""
