@@ -170,12 +170,16 @@ def rows_that_fit(free_bytes: int, fraction: float, row_bytes: int, wanted: int)
 
 
 def free_memory(device) -> int:
-    """Free bytes where the cache will live: the GPU's free memory, or the host's available memory."""
+    """Free bytes where the cache will live: the GPU's free memory, or the host's available memory.
+
+    On the GPU, blocks PyTorch's caching allocator holds but no tensor uses count as free: the driver's
+    `mem_get_info` counts them as used, so each batch after the first (whose cache the allocator keeps)
+    would be sized from a fraction of what the first had."""
     import torch
 
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:
