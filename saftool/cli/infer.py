@@ -43,7 +43,8 @@ def infer(
     max_memory: float = typer.Option(
         0.8,
         "--max-memory",
-        help="Share of the free GPU (or host) memory the KV cache may take (hf; vllm: weights and cache).",
+        help="Share of the free GPU (or host) memory the KV cache may take, in (0, 1] (hf: read after the weights "
+        "load; the paged decoder's share holds transformers' working buffers too; vllm: weights and cache).",
     ),
     decoder: str = typer.Option(
         "auto",
