@@ -127,6 +127,8 @@ def test_prompt_format_errors_come_before_any_model_loads(runner, model_store, m
         ),
         (["--system", "Be brief."], "error: --system is a chat turn: it goes with --template chat, not alpaca\n"),
         (["--max-memory", "1.5"], "error: --max-memory 1.5: give a share of the free memory, in (0, 1]\n"),
+        (["--max-memory", "0"], "error: --max-memory 0: give a share of the free memory, in (0, 1]\n"),
+        (["--max-memory", "-0.2"], "error: --max-memory -0.2: give a share of the free memory, in (0, 1]\n"),
         (["--decoder", "warp"], "error: unknown decoder 'warp'; choose one of: auto, slots, paged, loop\n"),
         (["--template", "llama"], "error: unknown template 'llama'; choose one of: alpaca, chat, none\n"),
     ]
