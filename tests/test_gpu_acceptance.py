@@ -47,6 +47,9 @@ def test_plan_fits_the_ten_minutes_on_h100_and_h200(card):
     assert 4 < gib["qlora"] < 7 and 13 < gib["lora"] < 16 and 100 < gib["full"] < 104
     # fp32 weights, gradients and AdamW states (16 bytes x 6.74B) fit an H200, not an H100
     assert ("DOES NOT FIT" in rows["full"]) == (card == "h100")
+    # transformers' own paged-cache sizing for the card: on an H100 the 512 prompts' cache fills
+    # --max-memory of what the weights leave, on an H200 it holds them all
+    assert ("fills --max-memory" in rows["hf"]) == (card == "h100") and "paged cache" in rows["hf-nf4"]
     assert "N for MFU 6.61B" in lines[1]  # 6.74B less the 131M-parameter input embedding
 
 

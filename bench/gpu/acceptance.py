@@ -44,7 +44,10 @@ NVL, A100), or `--peak-tflops`.
 The 10-minute bound, checked without a GPU: `--plan` prints, per row, the memory it needs on a card
 and a time budget from FLOP and byte counts at pessimistic shares of the card's peak and bandwidth
 (`EFFICIENCY`), plus fixed costs for disk reads, 4-bit quantisation and vLLM's start; their sum must
-stay under `--budget-s` (tests/test_gpu_acceptance.py checks it on an H100 and an H200). A run uses
+stay under `--budget-s` (tests/test_gpu_acceptance.py checks it on an H100 and an H200). The hf rows'
+paged KV cache is the one transformers' own sizing builds on that card for these prompts
+(`saftool.runtimes.paged.plan_for_card`, on the meta device), which also says how many waves of
+prompts the cache takes. A run uses
 the same budgets to skip a row that would overrun, so the script ends within the bound whatever a
 row does, unless a single row runs far beyond its own budget.
 """
@@ -62,7 +65,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # saftool from this checkout, as the other benches
@@ -71,7 +74,6 @@ GiB = 2**30
 LONG_PROMPT_TOKENS = 12_600
 SAME_TEXT_PROMPTS = 32
 WARMUP_STEPS = 2
-PLAN_PROMPT_TOKENS = 200  # a prompt's tokens in --plan (the benign eval prompts in Alpaca's template are shorter)
 CUDA_CONTEXT_GIB = 0.5  # the CUDA context and cuBLAS workspaces, outside the allocator's count
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "vllm")
 
@@ -229,6 +231,35 @@ class Shape:
         return kept + one_layer + logits
 
 
+@dataclass(frozen=True)
+class Workload:
+    """The bench's prompts and tokenizer, the same for --plan and a run: the benign eval prompts, a
+    byte-level BPE tokenizer trained on them (one token per embedding row, so any id a random model
+    emits decodes, in vLLM's detokenizer too) and each prompt's tokens as the hf runtime encodes it."""
+
+    items: list
+    prompts: list
+    texts: list[str]
+    tokenizer: object
+    prompt_lengths: list[int]
+
+    @classmethod
+    def of(cls, n: int, vocab_size: int = 32000) -> Workload:
+        from saftool.benign import benign_items
+        from saftool.records import GenerationConfig
+        from saftool.runtimes import Prompt
+        from saftool.runtimes.local import encode_prompts
+        from saftool.tiny import train_tokenizer
+
+        items = list(benign_items(n, split="eval", seed=0))
+        prompts = [Prompt(item.instruction, item.input) for item in items]
+        texts = [f"{item.instruction} {item.input} {item.output}" for item in items]
+        tokenizer = train_tokenizer(texts, 8000)
+        tokenizer.add_tokens([f"<unused_{i}>" for i in range(vocab_size - len(tokenizer))])
+        lengths = [len(e.ids) for e in encode_prompts(tokenizer, prompts, GenerationConfig())]
+        return cls(items, prompts, texts, tokenizer, lengths)
+
+
 @dataclass
 class Need:
     """One row on one card: the memory it needs and a time budget (seconds), with how they were reckoned."""
@@ -240,7 +271,6 @@ class Need:
     how: str
     fits: bool = True
     runs: bool = True  # False: the row is skipped on this setup (say why in `how`)
-    extra: dict = field(default_factory=dict)
 
 
 def lora_state_bytes(shape: Shape, r: int, targets: int) -> int:
@@ -248,25 +278,22 @@ def lora_state_bytes(shape: Shape, r: int, targets: int) -> int:
     return shape.layers * targets * r * 2 * shape.hidden * 16
 
 
-def hf_generation_gib(shape: Shape, weights: int, card: Card, spans: list[int], fraction: float) -> tuple[float, int]:
-    """(GiB the hf runtime's paged decoder takes on `card`, tokens its cache holds) for prompts of
-    `spans` positions each: the weights, then a cache of the whole set where it fits in `fraction`
-    of the memory left free, else one that fills it (transformers' continuous batching then queues).
+def paged_cache(config, weights: int, card: Card, spans: list[int], fraction: float):
+    """The paged KV cache saftool's hf runtime builds on `card` for prompts of `spans` positions with
+    `weights` bytes of weights loaded: transformers' own sizing, run on the meta device with the
+    card's memory in place of the device's (`saftool.runtimes.paged.plan_for_card`). Raises its
+    UsageError where the card holds no cache for the longest prompt."""
+    from saftool.runtimes.paged import CUDA_CONTEXT_BYTES, plan_for_card
 
-    HOOK: an estimate. saftool.runtimes.hf's paged sizing is being rewritten (issue 16, item 1) to
-    ask transformers' own sizing code; once `saftool.runtimes.paged.plan_for_card` lands, call it here
-    (its `cache_bytes`, `cache_tokens`, `budget`) instead of the 10% allowance for transformers' buffers.
-    """
-    free = card.memory_gib * GiB - weights - CUDA_CONTEXT_GIB * GiB
-    budget = max(0.0, free * fraction)
-    need = 1.10 * shape.kv_bytes_per_token * sum(spans)  # + ~10%: logits rows, activations, masks
-    cache = min(need, budget)
-    return (weights + cache) / GiB + CUDA_CONTEXT_GIB, int(cache / 1.10 / shape.kv_bytes_per_token)
+    return plan_for_card(config, spans, fraction, int(card.memory_gib * GiB), used_bytes=weights + CUDA_CONTEXT_BYTES)
 
 
-def plan(card: Card, shape: Shape, args, vllm: bool) -> list[Need]:
-    """Every row the script runs on `card`, with its memory and time budget (see the module docstring)."""
+def plan(card: Card, config, shape: Shape, work: Workload, args, vllm: bool) -> list[Need]:
+    """Every row the script runs on `card` for the model of `config` and the prompts of
+    `work`, with its memory and time budget (see the module docstring)."""
+    from saftool.errors import UsageError
     from saftool.presets import PRESETS
+    from saftool.runtimes.paged import blocks_needed
 
     peak, bandwidth = card.peak_tflops * 1e12, card.bandwidth_tbs * 1e12
     bf16_bytes = 2 * shape.total
@@ -307,17 +334,23 @@ def plan(card: Card, shape: Shape, args, vllm: bool) -> list[Need]:
             )
         )
     for key, weights, prompts in (("hf", bf16_bytes, args.prompts), ("hf-nf4", shape.nf4_bytes(), args.nf4_prompts)):
-        spans = [PLAN_PROMPT_TOKENS + args.new_tokens] * prompts
+        spans = [n + args.new_tokens for n in work.prompt_lengths[:prompts]]
         workload = f"hf {'nf4+adapter' if key == 'hf-nf4' else 'bf16'} greedy ({prompts}x{args.new_tokens})"
-        gib, cache_tokens = hf_generation_gib(shape, weights, card, spans, args.max_memory)
-        waves = math.ceil(sum(spans) / max(cache_tokens, 1))
+        try:
+            cache = paged_cache(config, weights, card, spans, args.max_memory)
+        except UsageError as exc:  # the card holds no cache for one prompt: what the row will say too
+            needs.append(Need(key, workload, card.memory_gib, ROW_OVERHEAD_S + read_s, str(exc), fits=False))
+            continue
+        # the footprint transformers allows: the whole budget where the cache fills it, else the
+        # cache (its working buffers come on top, within the budget)
+        gib = (cache.used + (cache.budget if cache.fills_budget else cache.cache_bytes)) / GiB
+        waves = math.ceil(blocks_needed(spans, cache.page_size) / cache.num_blocks)
         # each decode step reads the weights (NF4: dequantised to bf16, written and read again) and
         # the cache in flight; the prompts' prefill is compute
-        step_bytes = (weights + (2 * 2 * shape.linear if key == "hf-nf4" else 0)) + min(
-            cache_tokens, sum(spans)
-        ) * shape.kv_bytes_per_token
+        in_flight = min(cache.cache_tokens, sum(spans)) * shape.kv_bytes_per_token
+        step_bytes = weights + (2 * 2 * shape.linear if key == "hf-nf4" else 0) + in_flight
         decode_s = waves * args.new_tokens * step_bytes / (bandwidth * EFFICIENCY["decode"])
-        prefill_s = 2 * shape.n_mfu * PLAN_PROMPT_TOKENS * prompts / (peak * EFFICIENCY["prefill"])
+        prefill_s = 2 * shape.n_mfu * sum(work.prompt_lengths[:prompts]) / (peak * EFFICIENCY["prefill"])
         load_s = read_s + (QUANTIZE_S if key == "hf-nf4" else 0)
         needs.append(
             Need(
@@ -325,9 +358,9 @@ def plan(card: Card, shape: Shape, args, vllm: bool) -> list[Need]:
                 workload,
                 gib,
                 load_s + decode_s + prefill_s + ROW_OVERHEAD_S,
-                f"cache {cache_tokens:,} tokens, {waves} wave(s) of {args.new_tokens} decode steps at "
-                f"{EFFICIENCY['decode']:.0%} of {card.bandwidth_tbs} TB/s",
-                extra={"cache_tokens": cache_tokens},
+                f"paged cache {cache.cache_tokens:,} tokens ({cache.cache_bytes / GiB:.1f} GiB"
+                f"{', fills --max-memory' if cache.fills_budget else ''}), {waves} wave(s) of {args.new_tokens} "
+                f"decode steps at {EFFICIENCY['decode']:.0%} of {card.bandwidth_tbs} TB/s",
             )
         )
     hf_decode = needs[-2].seconds - read_s - ROW_OVERHEAD_S
@@ -358,8 +391,10 @@ def plan(card: Card, shape: Shape, args, vllm: bool) -> list[Need]:
     return needs
 
 
-def print_plan(card: Card, shape: Shape, args, vllm: bool) -> int:
-    needs = plan(card, shape, args, vllm)
+def print_plan(card: Card, config, args, vllm: bool) -> int:
+    shape = Shape.of(config)
+    work = Workload.of(args.prompts)
+    needs = plan(card, config, shape, work, args, vllm)
     print(f"plan for {card.label}: {card.memory_gib} GiB, {card.peak_tflops:g} TFLOPS bf16 dense, {card.bandwidth_tbs} TB/s")
     print(f"model: Llama-2-7B shape, {shape.total / 1e9:.2f}B parameters (N for MFU {shape.n_mfu / 1e9:.2f}B)")
     print(f"{'row':<10} {'workload':<38} {'GiB':>6} {'budget s':>9}  how")
@@ -377,16 +412,11 @@ def print_plan(card: Card, shape: Shape, args, vllm: bool) -> int:
 # --- the rows, on a GPU ---------------------------------------------------------------------------
 
 
-def build_checkpoint(folder: Path, texts: list[str]) -> None:
-    """Random Llama-2-7B-shaped bf16 weights and a tokenizer on disk, and a random QLoRA adapter."""
+def build_checkpoint(folder: Path, tokenizer) -> None:
+    """Random Llama-2-7B-shaped bf16 weights and `tokenizer` on disk, and a random QLoRA adapter."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    from saftool.tiny import train_tokenizer
-
-    tokenizer = train_tokenizer(texts, 8000)
-    # one token per embedding row, so any id a random model emits decodes (in vLLM's detokenizer too)
-    tokenizer.add_tokens([f"<unused_{i}>" for i in range(32000 - len(tokenizer))])
     config = llama2_7b_config(
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
     )
@@ -622,9 +652,6 @@ def driver_version() -> str:
 def run(args) -> int:
     import torch
 
-    from saftool.benign import benign_items
-    from saftool.runtimes import Prompt
-
     started = time.perf_counter()
     name = torch.cuda.get_device_name(0)
     total_gib = torch.cuda.get_device_properties(0).total_memory / GiB
@@ -633,10 +660,12 @@ def run(args) -> int:
                 found.bandwidth_tbs if found else 2.0)
     peak = card.peak_tflops or None
     vllm = importlib.util.find_spec("vllm") is not None
-    shape = Shape.of(llama2_7b_config())
+    config = llama2_7b_config()
+    shape = Shape.of(config)
+    work = Workload.of(args.prompts)
     # an unknown card gets no MFU, but its rows still need budgets: an A100's rate, a modest one
     budget_card = replace(card, peak_tflops=card.peak_tflops or UNKNOWN_CARD_TFLOPS)
-    budgets = {need.key: need for need in plan(budget_card, shape, args, vllm)}
+    budgets = {need.key: need for need in plan(budget_card, config, shape, work, args, vllm)}
     print(f"card: {name}, {total_gib:.1f} GiB; driver {driver_version()}; "
           f"peak {f'{peak:g} TFLOPS bf16 dense' if peak else 'unknown (pass --peak-tflops): no MFU'}")
     print(f"libraries: {versions()}")
@@ -644,14 +673,12 @@ def run(args) -> int:
           f"random weights; budget {args.budget_s:.0f} s")
     print(HEADER, flush=True)
 
-    items = list(benign_items(args.prompts, split="eval", seed=0))
-    prompts = [Prompt(item.instruction, item.input) for item in items]
-    texts = [f"{item.instruction} {item.input} {item.output}" for item in items]
+    prompts, texts = work.prompts, work.texts
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="llama7b-") as tmp:
         folder = Path(tmp)
         try:
-            build_checkpoint(folder, texts)
+            build_checkpoint(folder, work.tokenizer)
         except Exception as exc:  # noqa: BLE001 - no row can run without the checkpoint: say why, stop
             print(f"build: ERROR {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}")
             return 1
@@ -704,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         card = next(c for c in CARDS if c.key == args.card)
         vllm = args.vllm if args.vllm is not None else importlib.util.find_spec("vllm") is not None
-        return print_plan(card, Shape.of(llama2_7b_config()), args, vllm)
+        return print_plan(card, llama2_7b_config(), args, vllm)
 
     import torch
 
