@@ -6,6 +6,7 @@ Views (each present once the store holds at least one file of its kind):
   responses              - infer output
   judgments              - judge output
   train_runs             - one row per trained model
+  pulled_models          - one row per pretrained model pulled by `model pull` (its source.json)
   api_usage              - one line per batch of chat-API calls (saftool.openai_chat): requests, cache hits, tokens
 """
 
@@ -25,6 +26,7 @@ VIEWS: dict[str, tuple[str, bool]] = {
     "responses": ("responses/*/*.jsonl", True),
     "judgments": ("judgments/*/*/*.jsonl", True),
     "train_runs": ("models/*/train_run.json", False),
+    "pulled_models": ("models/*/source.json", False),
     "api_usage": ("cache/*/usage.jsonl", True),
 }
 
