@@ -107,6 +107,11 @@ def test_the_pull_records_its_provenance_and_a_second_pull_does_nothing(pulled, 
         runner.invoke(app, ["--store", str(pulled.store.root), "model", "list", "--json"]).stdout
     )
     assert listed["pulled"] is True
+    query = "SELECT name, package_version, sha256 FROM pulled_models"
+    rows = runner.invoke(app, ["--store", str(pulled.store.root), "sql", query, "--json"])
+    assert [json.loads(line) for line in rows.stdout.splitlines()] == [
+        {"name": NAME, "package_version": "0.1.2", "sha256": ENTRY.sha256}
+    ]
 
 
 def test_the_name_resolves_to_the_pulled_copy(pulled):
