@@ -5,6 +5,8 @@
   FILE:LINE: FIELD. UTF-8 BOMs and CRLF line ends are accepted.
 * Writing a file is atomic: records go to a temporary file beside the target, which is renamed into
   place only once everything was written, so a failed or interrupted write leaves no file at all.
+  The file gets the mode `open()` would give it (0666 less the umask, or the mode of the file it
+  replaces), not the 0600 of a temporary file, so a store shared with a group stays readable.
 * Appending (for resumable stages) writes whole lines and drops a torn last line left by a kill.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -157,6 +160,28 @@ def to_json_line(record: BaseModel | dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (another thread may be creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o22)  # elsewhere the only way to read it is to set it, then put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _open_mode(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: the old file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
 @contextmanager
 def atomic_open(dst: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside `dst`; rename it onto `dst` only if the block succeeds."""
@@ -165,6 +190,7 @@ def atomic_open(dst: str | Path, mode: str = "w") -> Iterator[IO]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            os.fchmod(fd, _open_mode(path))  # mkstemp creates 0600 whatever the umask
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

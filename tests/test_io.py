@@ -4,13 +4,17 @@ FILE:LINE: FIELD, exit 2, no traceback and no output file."""
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
 
 import pytest
 
 from saftool.cli import app
 from saftool.errors import InputError
 from saftool.gen import GenConfig, generate
-from saftool.io import read_records, write_records
+from saftool.io import current_umask, read_records, write_json, write_records
 from saftool.records import AlpacaExample, Item
 
 GOOD = {"id": "a", "instruction": "Do x.", "output": "No.", "kind": "harmful", "source": "t"}
@@ -84,6 +88,44 @@ def test_failed_write_leaves_no_file(tmp_path):
         write_records(records(), target)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+UMASK_SCRIPT = """
+import os, sys
+from pathlib import Path
+os.umask(int(sys.argv[2], 8))
+from saftool.io import write_json, write_records
+folder = Path(sys.argv[1])
+write_records([{"id": "a"}], folder / "records.jsonl")
+write_json({"a": 1}, folder / "sub" / "doc.json")
+open(folder / "plain.txt", "w").close()
+"""
+
+
+@pytest.mark.parametrize(("umask", "mode"), [("022", 0o644), ("077", 0o600), ("002", 0o664)])
+def test_atomic_writes_get_the_mode_open_gives_under_the_umask(tmp_path, umask, mode):
+    # a subprocess: the umask is process-wide, and setting it here would race other threads' files
+    subprocess.run([sys.executable, "-c", UMASK_SCRIPT, str(tmp_path), umask], check=True)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*") if p.is_file()}
+    assert modes == {"records.jsonl": mode, "doc.json": mode, "plain.txt": mode}
+
+
+def test_an_atomic_rewrite_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    target = tmp_path / "doc.json"
+    write_json({"a": 1}, target)
+    target.chmod(0o640)
+    write_json({"a": 2}, target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert json.loads(target.read_text()) == {"a": 2}
+
+
+def test_current_umask_reads_the_umask_without_changing_it():
+    mask = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still set
+    finally:
+        os.umask(mask)
 
 
 # --- through the real CLI ---------------------------------------------------------------------
