@@ -7,10 +7,13 @@ from `saftool.runtimes` and written as `Response` records to `store/responses/MO
 one appended write per batch. A rerun skips every prompt already answered with the same generation
 config (its hash), so a kill loses at most the batch in flight and nothing is ever duplicated;
 answers made with another generation config are dropped from the file when the new run starts.
+A second process answering the same set meanwhile waits for the first (`io.output_lock`), then
+skips what it wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from saftool import console
 from saftool.errors import SaftoolError, UsageError
 from saftool.hashing import config_hash
 from saftool.hub import ModelSource, resolve_model
-from saftool.io import STDIO, JsonlAppender, read_json, read_records, repair_tail, write_records
+from saftool.io import STDIO, JsonlAppender, output_lock, read_json, read_records, repair_tail, write_records
 from saftool.records import GenerationConfig, Item, Response, TrainRun
 from saftool.runtimes import RUNTIMES, Prompt, RuntimeOptions
 from saftool.store import Store, check_name, slug
@@ -104,7 +107,9 @@ def infer(
             target = store.responses_path(slug(source.id), name)
         else:
             target = None if output == STDIO else Path(output)
-        results.append(_answer(runtime, backend, source, name, set_items, generation, target))
+        # a second process answering the same set waits, then skips what this one wrote
+        with output_lock(target, wait=True) if target is not None else contextlib.nullcontext():
+            results.append(_answer(runtime, backend, source, name, set_items, generation, target))
     return results
 
 

@@ -8,12 +8,15 @@
   The file gets the mode `open()` would give it (0666 less the umask, or the mode of the file it
   replaces), not the 0600 of a temporary file, so a store shared with a group stays readable.
 * Appending (for resumable stages) writes whole lines and drops a torn last line left by a kill.
+* `output_lock` keeps two processes from writing one output at once (see its docstring).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import stat
 import sys
 import tempfile
@@ -24,7 +27,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from saftool.errors import InputError
+from saftool.errors import InputError, UsageError
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -287,3 +290,83 @@ def repair_tail(path: Path) -> None:
                 return
             pos = start
         fh.truncate(0)
+
+
+def lock_path(output: Path) -> Path:
+    """The lock file of an output: hidden beside it, so no listing of the store sees it."""
+    return output.parent / f".{output.name}.lock"
+
+
+# errors of a filesystem that takes no locks at all (Lustre without -o flock, NFS mounted with nolock
+# and no local_lock, some FUSE filesystems)
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+
+@contextmanager
+def output_lock(output: str | Path, *, wait: bool) -> Iterator[None]:
+    """Hold the advisory lock of `output` (`.NAME.lock` beside it) while the block writes it.
+
+    A second process that asks for the lock of an output being written either waits (`wait`: a
+    resumable stage, which then skips what the first one wrote) or stops with a `UsageError` naming
+    the holder by pid and host (a stage that would redo costly work). The lock is `flock(2)` on the
+    lock file, which also records its holder; the kernel drops it when the holder's process ends,
+    however it ends, so a killed run never leaves a stale lock. The file stays: removing it would let
+    a process that opened the old file and one that creates a new one hold "the" lock at once.
+
+    On NFS, Linux (since 2.6.12) emulates `flock` with a POSIX byte-range lock over the whole file,
+    which the server arbitrates (NLM for NFSv3, the protocol's own locks for NFSv4), so it holds
+    between hosts; a client that crashes or loses its lease (NFSv4: about 90 s) loses the lock. A
+    mount with `local_lock=flock` or `=all` (or NFSv3 with `nolock`) keeps locks on one host only,
+    and Lustre takes them only when mounted with `-o flock`. A filesystem that refuses locks gets a
+    warning and the write goes ahead unlocked, as before locks existed.
+    """
+    path = lock_path(Path(output))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # read-write: NFS's emulation needs a file open for writing to take an exclusive lock
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        locked = _take_lock(fd, path, output, wait)
+        if locked:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            if locked:
+                os.ftruncate(fd, 0)  # released: no holder to name (closing the file drops the lock)
+    finally:
+        os.close(fd)
+
+
+def _take_lock(fd: int, path: Path, output: str | Path, wait: bool) -> bool:
+    """Lock `fd` (waiting, or refusing, when another process holds it); False where locks are unsupported."""
+    import fcntl
+
+    from saftool import console
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(fd)
+        if not wait:
+            raise UsageError(
+                f"{output} is being written by {holder} (lock {path}); wait for it to end, or stop it"
+            ) from None
+        console.info(f"{output} is being written by {holder}; waiting for it to end (lock {path})")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        if exc.errno not in _NO_LOCKS:
+            raise
+        console.warn(f"the filesystem of {path} takes no locks ({exc.strerror}): a second process "
+                     f"writing {output} at the same time would not be stopped")
+        return False
+    return True
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds a lock, as its holder wrote it ("pid 12 on host a"); it may not have written it yet."""
+    try:
+        text = os.pread(fd, 256, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text or "another process"

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from saftool import __version__, console
 from saftool.errors import InputError, UsageError
 from saftool.hashing import config_hash
-from saftool.io import JsonlAppender, display_name, iter_json_objects, write_records
+from saftool.io import JsonlAppender, display_name, iter_json_objects, output_lock, write_records
 from saftool.records import JudgeInfo, Judgment
 from saftool.registry import Registry
 from saftool.store import Store
@@ -218,27 +218,37 @@ def judge_store(
     progress = StoreProgress()
     for model, eval_set, path in files:
         out = store.judgments_path(judge.name, model, eval_set)
-        responses = list(read_judge_input(path))
-        current = {(r.get("id"), r["response"]) for r in responses}
-        kept = _existing(out, info, current)
-        todo = [r for r in responses if (r.get("id"), r["response"]) not in kept]
-        progress.skipped += len(responses) - len(todo)
-        progress.files += 1
-        if not todo:
-            continue
-        console.info(f"judging {len(todo)} answers of {model} on {eval_set} with {judge.name}")
-        with console.progress(f"{model}/{eval_set}", len(todo)) as bar, JsonlAppender(out) as sink:
-            for start in range(0, len(todo), batch):
-                chunk = todo[start : start + batch]
-                finished: list[Judgment] = []
-                try:
-                    for _, judgment in _judgments(judge, chunk, "harmful"):
-                        finished.append(judgment)
-                finally:
-                    sink.write(finished)
-                    progress.judged += len(finished)
-                    bar.advance(len(finished))
+        # a second process judging the same answers waits, then skips what this one wrote
+        with output_lock(out, wait=True):
+            _judge_responses(judge, info, model, eval_set, path, out, batch, progress)
     return progress
+
+
+def _judge_responses(
+    judge: Judge, info: JudgeInfo, model: str, eval_set: str, path: Path, out: Path, batch: int,
+    progress: StoreProgress,
+) -> None:
+    """Judge the answers in `path` that `out` holds no valid judgment of, appending a batch at a time."""
+    responses = list(read_judge_input(path))
+    current = {(r.get("id"), r["response"]) for r in responses}
+    kept = _existing(out, info, current)
+    todo = [r for r in responses if (r.get("id"), r["response"]) not in kept]
+    progress.skipped += len(responses) - len(todo)
+    progress.files += 1
+    if not todo:
+        return
+    console.info(f"judging {len(todo)} answers of {model} on {eval_set} with {judge.name}")
+    with console.progress(f"{model}/{eval_set}", len(todo)) as bar, JsonlAppender(out) as sink:
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            finished: list[Judgment] = []
+            try:
+                for _, judgment in _judgments(judge, chunk, "harmful"):
+                    finished.append(judgment)
+            finally:
+                sink.write(finished)
+                progress.judged += len(finished)
+                bar.advance(len(finished))
 
 
 def _existing(out: Path, info: JudgeInfo, current: set) -> set:

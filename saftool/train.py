@@ -16,6 +16,8 @@
   `effective_batch` fixes the global batch whatever the number of processes. The final save
   gathers the full weights (or the adapter) from FSDP shards, and a model directory is registered
   only when its weights are there; `resume` knows FSDP's and DeepSpeed's checkpoint layouts.
+* A second process training the same model name meanwhile is refused, naming the first
+  (`io.output_lock`).
 * One rich progress bar on stderr; TRL's, datasets' and transformers' own bars and logs are off.
 """
 
@@ -37,7 +39,7 @@ from saftool import __version__, console
 from saftool.devices import resolve_device
 from saftool.errors import MissingDependencyError, SaftoolError, UsageError
 from saftool.hashing import config_hash, file_sha256
-from saftool.io import read_json, read_records, write_json
+from saftool.io import output_lock, read_json, read_records, write_json
 from saftool.presets import TrainConfig
 from saftool.records import Item, LossPoint, TrainRun
 from saftool.store import Store, check_name
@@ -65,12 +67,23 @@ def train(
     """Fine-tune on the mix `mix` (a store name, or a JSONL file of Items) and register the model as `name`.
 
     A finished model with the same config and mix is returned as is unless `force`. `resume`
-    continues from the last checkpoint of an interrupted run with the same config and mix.
+    continues from the last checkpoint of an interrupted run with the same config and mix. While
+    one process trains `name`, another asked to is refused with a `UsageError` naming it (pid and
+    host): waiting would hold a second job for hours to retrain what the first one registers.
     """
     store = store or Store()
+    name = check_name(name or _resolve_mix(store, mix)[1], "model name")
+    # under accelerate launch or torchrun only the main process locks: the others belong to its run
+    main = os.environ.get("RANK", "0") == "0"
+    with output_lock(store.model_dir(name), wait=False) if main else contextlib.nullcontext():
+        return _train(mix, config, name, store, preset, resume, force)
+
+
+def _train(
+    mix: str, config: TrainConfig, name: str, store: Store, preset: str | None, resume: bool, force: bool
+) -> TrainRun:
     started = time.monotonic()
     mix_path, mix_name = _resolve_mix(store, mix)
-    name = check_name(name or mix_name, "model name")
     mix_sha = file_sha256(mix_path)
     cfg_dump = config.model_dump(mode="json")
     cfg_hash = config_hash(cfg_dump)
