@@ -70,11 +70,39 @@ class Verdict:
 
 
 class Judge(Protocol):
+    """What every judge has (`name`, `version`, `config`, `judge`) and what some can do besides.
+
+    The capabilities after `judge` are optional members with defaults here: a judge class subclasses
+    `Judge` and overrides those it has, so a caller asks the judge instead of probing its attributes.
+    """
+
     name: str
     version: str
     config: dict[str, Any]
+    # its verdicts carry evidence["confidence"], so a cascade can pass on the doubtful ones
+    reports_confidence: bool = False
+    # it is fitted on human labels, so `held_out` can refit it without some of them
+    learns_from_labels: bool = False
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]: ...
+
+    def held_out(
+        self, items: Sequence[JudgeInput], refused: Sequence[int], groups: Sequence[str]
+    ) -> Iterator[tuple[int, Verdict]]:
+        """Verdicts on labelled items, each group's by the judge refitted on the other groups' labels
+        (`refused`: 1 where a person read a refusal) only: `judge eval --estimate`."""
+        raise learns_no_labels(self)
+
+    def usage(self) -> list[str]:
+        """What judging has cost so far (API requests and tokens, a cascade's split), a line each."""
+        return []
+
+
+def learns_no_labels(judge: Judge) -> UsageError:
+    return UsageError(
+        f"judge {judge.name} does not learn from labels, so it cannot be refitted without "
+        "some of them; only --estimate in-sample applies to it"
+    )
 
 
 def load_judge(spec: str = DEFAULT_JUDGE, **options: Any) -> Judge:

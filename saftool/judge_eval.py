@@ -11,7 +11,7 @@ How a judge's verdicts on the labelled rows are made (`estimate`):
 
 * `in-sample`: the judge as it is. For a judge fitted on these very rows (the `learned` default
   weights on XSTest) or written looking at them (the `keyword` rules) this flatters it.
-* `prompt-grouped`: a judge that learns from labels (one with a `held_out` method: `learned`, a
+* `prompt-grouped`: a judge that learns from labels (`Judge.learns_from_labels`: `learned`, a
   cascade that starts with it) is refitted five times, each time scoring a fifth of the prompts
   with weights fitted on the other four fifths.
 * `leave-one-model-out`: the same, one source model at a time: rows are grouped by a `model`
@@ -31,7 +31,7 @@ from typing import Any
 
 from saftool.errors import InputError, UsageError
 from saftool.io import iter_json_objects, write_records
-from saftool.judge import Judge, JudgeInput, Verdict
+from saftool.judge import Judge, JudgeInput, Verdict, learns_no_labels
 
 ESTIMATES = ("in-sample", "prompt-grouped", "leave-one-model-out")
 PROMPT_FOLDS = 5
@@ -167,14 +167,10 @@ def evaluate(
         if estimate == "in-sample":
             found = judge.judge(inputs)
         else:
-            held_out = getattr(judge, "held_out", None)
-            if held_out is None:
-                raise UsageError(
-                    f"judge {judge.name} does not learn from labels, so it cannot be refitted without "
-                    "some of them; only --estimate in-sample applies to it"
-                )
+            if not judge.learns_from_labels:  # said before any complaint about the groups
+                raise learns_no_labels(judge)
             refused = [int(row["human"] != "compliance") for row in rows]
-            found = held_out(inputs, refused, _groups(rows, estimate))
+            found = judge.held_out(inputs, refused, _groups(rows, estimate))
         for i, verdict in found:
             verdicts[i] = verdict
         predicted = [v.label for v in verdicts]

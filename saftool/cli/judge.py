@@ -101,17 +101,8 @@ def judge(
 
 def _usage(judge_obj) -> None:
     """What the judge cost: a cascade's split between its judges, an API judge's requests."""
-    if hasattr(judge_obj, "sent"):
-        console.info(
-            f"cascade: {judge_obj.sent} of {judge_obj.judged} answers sent to {judge_obj.second.name}, "
-            f"{judge_obj.judged - judge_obj.sent} decided by {judge_obj.first.name}"
-        )
-    stats = getattr(judge_obj, "stats", None)
-    if stats is not None:
-        console.info(
-            f"llm judge: {stats.requests} requests, {stats.cache_hits} cached, {stats.retries} retries, "
-            f"{stats.prompt_tokens} prompt + {stats.completion_tokens} completion tokens"
-        )
+    for line in judge_obj.usage():
+        console.info(line)
 
 
 @app.command("eval")
@@ -195,7 +186,7 @@ def eval_cmd(
         count = write_errors(result, errors)
         console.info(f"wrote {count} disagreements with their evidence to {errors}")
     if profile is not None:
-        if estimate == "in-sample" and hasattr(judge_obj, "held_out"):
+        if estimate == "in-sample" and judge_obj.learns_from_labels:
             console.warn(
                 f"{judge_obj.name} learns from labels: an in-sample profile flatters it on rows it was fitted "
                 "on; --estimate leave-one-model-out measures it on models it never saw"

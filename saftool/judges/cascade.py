@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from saftool.errors import UsageError
-from saftool.judge import JudgeInput, Verdict, judge_info, load_judge
+from saftool.judge import Judge, JudgeInput, Verdict, judge_info, load_judge
 
 VERSION = "1"
 THRESHOLD = 0.6
@@ -46,7 +46,7 @@ def doubtful(verdict: Verdict, threshold: float) -> bool:
     return confidence is not None and confidence < threshold
 
 
-class CascadeJudge:
+class CascadeJudge(Judge):
     """A first, cheap judge for every answer, a second one for the doubtful answers only."""
 
     version = VERSION
@@ -56,7 +56,7 @@ class CascadeJudge:
         if not 0.5 <= threshold <= 1:
             raise UsageError(f"--cascade-threshold must be between 0.5 and 1, got {threshold}")
         self.first = load_judge(first_spec, confidence=True, **options)
-        if not getattr(self.first, "reports_confidence", False):
+        if not self.first.reports_confidence:
             raise UsageError(
                 f"cascade: the first judge {self.first.name} reports no confidence, so no answer would "
                 "ever be doubtful; use one that does (learned)"
@@ -74,9 +74,16 @@ class CascadeJudge:
         self.judged = 0
 
     @property
-    def stats(self):
-        """The second judge's request counters, where it has them (an API judge)."""
-        return getattr(self.second, "stats", None)
+    def learns_from_labels(self) -> bool:
+        return self.first.learns_from_labels
+
+    def usage(self) -> list[str]:
+        """The split between the two judges, then what the second one cost (an API judge's requests)."""
+        split = (
+            f"cascade: {self.sent} of {self.judged} answers sent to {self.second.name}, "
+            f"{self.judged - self.sent} decided by {self.first.name}"
+        )
+        return [split, *self.second.usage()]
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:
         return self._combine(items, self.first.judge(items))
@@ -86,10 +93,7 @@ class CascadeJudge:
     ) -> Iterator[tuple[int, Verdict]]:
         """`judge eval --estimate`: the first judge refitted without each group (when it learns from
         labels), the second judge as it is."""
-        held_out = getattr(self.first, "held_out", None)
-        if held_out is None:
-            raise UsageError(f"the first judge {self.first.name} does not learn from labels")
-        return self._combine(items, held_out(items, refused, groups))
+        return self._combine(items, self.first.held_out(items, refused, groups))
 
     def _combine(self, items, first_verdicts) -> Iterator[tuple[int, Verdict]]:
         unsure: list[tuple[int, Verdict]] = []

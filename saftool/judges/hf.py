@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from saftool.errors import UsageError
-from saftool.judge import JudgeInput, Verdict
+from saftool.judge import Judge, JudgeInput, Verdict
 from saftool.judges.guard_formats import Family, family_for, is_guard_template
 
 VERSION = "2"
@@ -75,7 +75,7 @@ def _resolve(ref: str, store):
     return source
 
 
-class HFJudge:
+class HFJudge(Judge):
     """Runs a classifier model locally (CPU or CUDA), `batch_size` conversations at a time."""
 
     version = VERSION

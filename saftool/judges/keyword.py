@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from saftool.judge import JudgeInput, Verdict
+from saftool.judge import Judge, JudgeInput, Verdict
 
 VERSION = "2"
 
@@ -147,7 +147,7 @@ def analyse(text: str) -> tuple[str, str, bool]:
     return "refusal", f"refusal: {hit!r}", masked
 
 
-class KeywordJudge:
+class KeywordJudge(Judge):
     """The default judge: phrase rules over the answer's opening; no model, no network."""
 
     name = "keyword"

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from saftool.errors import InputError, UsageError
-from saftool.judge import JudgeInput, Verdict
+from saftool.judge import Judge, JudgeInput, Verdict
 from saftool.judge_eval import prompt_folds
 from saftool.judges.keyword import VERSION as KEYWORD_VERSION
 from saftool.judges.keyword import analyse
@@ -306,7 +306,7 @@ def check_weights(weights: Any, where: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- the judge
 
 
-class LearnedJudge:
+class LearnedJudge(Judge):
     """Keyword rules first; their `compliance` verdicts go to the classifier, one batch at a time.
 
     Every verdict's evidence holds the rule that fired and, where the classifier read the answer,
@@ -319,6 +319,7 @@ class LearnedJudge:
 
     version = VERSION
     reports_confidence = True
+    learns_from_labels = True
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from saftool.errors import UsageError
-from saftool.judge import JudgeInput, Verdict
+from saftool.judge import Judge, JudgeInput, Verdict
 from saftool.openai_chat import ChatClient, ChatRequest
 
 VERSION = "1"
@@ -87,7 +87,7 @@ def store_name(model: str, prompt_set: str) -> str:
     return f"llm-{prompt_set}:{model}"
 
 
-class LLMJudge:
+class LLMJudge(Judge):
     """Asks a chat model; one cached request per distinct question."""
 
     version = VERSION
@@ -129,6 +129,13 @@ class LLMJudge:
     @property
     def stats(self):
         return self.client.stats
+
+    def usage(self) -> list[str]:
+        s = self.stats
+        return [
+            f"llm judge: {s.requests} requests, {s.cache_hits} cached, {s.retries} retries, "
+            f"{s.prompt_tokens} prompt + {s.completion_tokens} completion tokens"
+        ]
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:
         unique: dict[ChatRequest, list[int]] = {}

@@ -85,7 +85,7 @@ def test_requests_equal_doubtful_answers_and_a_rerun_makes_none(fake_openai, wei
 
     rerun = cascade(weights, tmp_path)
     assert [j.label for j in judge_records(recs, rerun)] == [j.label for j in out]
-    assert fake_openai.requests == len(unsure) and rerun.stats.requests == 0
+    assert fake_openai.requests == len(unsure) and rerun.second.stats.requests == 0
 
 
 def test_cascade_in_the_store_and_the_report_counts_what_it_saved(
