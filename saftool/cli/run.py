@@ -52,7 +52,7 @@ def run(
     ),
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config as TOML-ready JSON."),
     executor: str = typer.Option(
-        "local", "--executor", "-x",
+        None, "--executor", "-x", show_default="local",
         help="Where stages run: local (this machine), slurm (one sbatch job per stage) or ray (one Ray task per "
         "stage). slurm and ray need the store on a filesystem every node sees.",
     ),
@@ -109,23 +109,20 @@ def run(
         for line in run_lib.dry_run_lines(cfg, store):
             sys.stdout.write(line + "\n")
         return
-    if jobs is not None and executor != "local":
-        raise UsageError(f"--jobs is for --executor local; {executor} runs what its resources allow")
-    if (status or cancel) and executor not in ("local", "slurm"):
-        raise UsageError(f"--status and --cancel are for --executor slurm; {executor}'s stages end with `run`")
-    if status or cancel or (wait and executor == "local"):
-        from saftool.run import slurm
-
-        if status:
-            for line in slurm.job_lines(cfg, store):
-                sys.stdout.write(line + "\n")
-        elif cancel:
-            slurm.cancel_grid(cfg, store)
-        else:
-            slurm.reattach(cfg, store)
+    # the grid submitted earlier, from any shell; without --executor, by the engine that submitted it
+    if status:
+        engine, _ = run_lib.attach(executor, cfg, store)
+        for line in engine.status():
+            sys.stdout.write(line + "\n")
         return
-    engine = run_lib.EXECUTORS.load(executor)(cfg, store, run_lib.ExecutorOptions(jobs=jobs, runner=run_stage))
-    background = executor == "slurm" and not wait
+    if cancel:
+        run_lib.cancel_submitted(executor, cfg, store)
+        return
+    if wait and executor is None:
+        run_lib.reattach(None, cfg, store)
+        return
+    engine = run_lib.open_executor(executor, cfg, store, run_lib.ExecutorOptions(jobs=jobs, runner=run_stage))
+    background = engine.detaches and not wait
     summary = run_lib.execute(cfg, store, engine, wait=not background)
     if background and not summary.submitted:
         from saftool import console

@@ -2,7 +2,8 @@
 
 * `saftool.run.plan`: the config and the plan (stages, their argv, resources and dependencies);
 * `saftool.run.executor`: finished-stage records and the interface the engines implement
-  (submit stages, wait for them, cancel them), with the engines looked up by name;
+  (submit stages, wait for them, cancel them; attach to them and list them, for an engine whose
+  stages outlive `run`), with the engines looked up by name;
 * `saftool.run.local`, `.slurm`, `.ray`: one engine each.
 
 A finished grid reruns in seconds: a stage is skipped when it finished under the same key (a hash
@@ -12,13 +13,18 @@ of its argv and its inputs' keys) and its outputs exist, and each stage resumes 
 
 from saftool.run.executor import (
     EXECUTORS,
+    Executor,
     ExecutorOptions,
     Outcome,
     RunSummary,
+    attach,
+    cancel_submitted,
     done_path,
     execute,
     finished_keys,
     log_path,
+    open_executor,
+    reattach,
     stages_to_run,
 )
 from saftool.run.local import LocalExecutor, default_jobs
@@ -38,8 +44,8 @@ from saftool.run.plan import (
 )
 
 __all__ = [
-    "EXECUTORS", "HELDOUT_BENIGN", "HELDOUT_HARMFUL", "STORE_EVALS", "ExecutorOptions", "GridModel",
-    "LocalExecutor", "MixSpec", "Outcome", "RunConfig", "RunSummary", "Stage", "default_jobs", "done_path",
-    "dry_run_lines", "execute", "finished_keys", "load_config", "log_path", "plan", "resolve_evals", "smoke",
-    "stages_to_run",
+    "EXECUTORS", "HELDOUT_BENIGN", "HELDOUT_HARMFUL", "STORE_EVALS", "Executor", "ExecutorOptions", "GridModel",
+    "LocalExecutor", "MixSpec", "Outcome", "RunConfig", "RunSummary", "Stage", "attach", "cancel_submitted",
+    "default_jobs", "done_path", "dry_run_lines", "execute", "finished_keys", "load_config", "log_path",
+    "open_executor", "plan", "reattach", "resolve_evals", "smoke", "stages_to_run",
 ]

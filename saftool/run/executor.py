@@ -1,9 +1,12 @@
 """Running a plan: which stages are finished, and the one small interface every engine implements.
 
 An executor gets the stages still to run (each with its argv, resources and dependencies among
-them) in `submit`, reports each as it ends from `wait`, and stops what is left in `cancel`. Local
-worker processes, SLURM jobs and Ray tasks are three such classes (`saftool.run.local`, `.slurm`,
-`.ray`), chosen by name from `EXECUTORS`; nothing here knows any of them.
+them) in `submit`, reports each as it ends from `wait`, and stops what is left in `cancel`. One
+whose stages outlive the `run` process (`detaches`: SLURM jobs) can be found again from another
+shell (`attach`), to follow (`wait`), list (`status`) or stop (`cancel`) them; the others (local
+worker processes, Ray tasks owned by `run`) say so when asked to. They are three classes
+(`saftool.run.local`, `.slurm`, `.ray`), chosen by name from `EXECUTORS`; nothing here or in the
+CLI knows any of them.
 
 A finished stage leaves one file, `store/runs/NAME.done/STAGE.json` (its key), written atomically
 by whoever saw it end: jobs that end at the same moment on different nodes write different files,
@@ -17,10 +20,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from saftool import console
-from saftool.errors import SaftoolError
+from saftool.errors import MissingDependencyError, SaftoolError, UsageError
 from saftool.hashing import config_hash
 from saftool.io import write_json
 from saftool.registry import Registry
@@ -36,6 +39,7 @@ EXECUTORS = Registry(
     },
     requires={"ray": ("ray", "ray")},
 )
+DEFAULT_EXECUTOR = "local"
 
 
 STORE_UNSEEN = 3  # the exit code of a stage whose job or task does not see the store
@@ -68,14 +72,97 @@ class ExecutorOptions:
 
 
 class Executor(Protocol):
+    """Submit, wait and cancel, which every engine has; attach and status, which only one that
+    `detaches` has (the functions below ask that first). An engine subclasses it."""
+
+    # its stages run on after `run` returns (SLURM jobs), so `run` need not wait and can attach later
+    detaches: ClassVar[bool] = False
+    # it runs stages `jobs` at once on this machine (`--jobs`)
+    takes_jobs: ClassVar[bool] = False
+
+    def __init__(self, config: RunConfig, store: Store, options: ExecutorOptions | None = None): ...
+
     def submit(self, stages: list[Stage]) -> None:
         """Start (or queue) `stages`, in plan order; a stage's deps are finished or in `stages`."""
 
     def wait(self) -> Iterator[Outcome]:
         """Each submitted stage's outcome as it ends, until none is left running."""
 
-    def cancel(self) -> None:
-        """Stop every submitted stage that has not ended."""
+    def cancel(self) -> str | None:
+        """Stop every submitted stage that has not ended; what was done, for a person (or None)."""
+
+    @classmethod
+    def attach(cls, config: RunConfig, store: Store) -> tuple[Executor, list[Stage]]:
+        """Only if it `detaches`: the engine of the grid submitted earlier, from any shell, and the
+        stages it submitted."""
+        ...
+
+    def status(self) -> list[str]:
+        """Only if it `detaches`, once attached: one line per stage of the plan (stage, job, state,
+        log; tab-separated)."""
+        ...
+
+
+def executors_that(capability: str) -> list[str]:
+    """The names of the executors with `capability` set, among those whose packages are installed."""
+    names = []
+    for name in EXECUTORS.names():
+        try:
+            if getattr(EXECUTORS.load(name), capability):
+                names.append(name)
+        except MissingDependencyError:
+            continue
+    return names
+
+
+def submission_path(store: Store, config: RunConfig) -> Path:
+    """store/runs/NAME.jobs.json: which engine submitted the grid's stages, and their job ids."""
+    return runs_file(store, config, ".jobs.json")
+
+
+def read_submission(store: Store, config: RunConfig) -> dict:
+    path = submission_path(store, config)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        how = " or ".join(f"`saftool run CONFIG --executor {name}`" for name in executors_that("detaches"))
+        raise UsageError(f"grid {config.name!r} was never submitted: no {path}; submit it with {how}") from None
+
+
+def open_executor(name: str | None, config: RunConfig, store: Store, options: ExecutorOptions) -> Executor:
+    """The engine `name` (default: local) for a new submission; options it does not take are an error."""
+    name = name or DEFAULT_EXECUTOR
+    engine = EXECUTORS.load(name)
+    if options.jobs is not None and not engine.takes_jobs:
+        raise UsageError(f"--jobs is for --executor {' or '.join(executors_that('takes_jobs'))}; "
+                         f"{name} runs what its resources allow")  # fmt: skip
+    return engine(config, store, options)
+
+
+def attach(name: str | None, config: RunConfig, store: Store) -> tuple[Executor, list[Stage]]:
+    """The engine of a grid submitted earlier and its submitted stages; `name` None: the engine that
+    submitted it, as its submission record says."""
+    name = name or read_submission(store, config).get("executor", DEFAULT_EXECUTOR)
+    engine = EXECUTORS.load(name)
+    if not engine.detaches:
+        raise UsageError(
+            f"--status and --cancel are for --executor {' or '.join(executors_that('detaches'))}; "
+            f"{name}'s stages end with `run`"
+        )
+    return engine.attach(config, store)
+
+
+def reattach(name: str | None, config: RunConfig, store: Store) -> RunSummary:
+    """`run --wait` alone: follow a grid submitted earlier, from any shell, to its end."""
+    executor, stages = attach(name, config, store)
+    summary = RunSummary(report=Path(config.output) / "index.html")
+    return follow(config, store, executor, stages, summary, total=len(plan(config, store)))
+
+
+def cancel_submitted(name: str | None, config: RunConfig, store: Store) -> None:
+    executor, _ = attach(name, config, store)
+    done = executor.cancel()
+    console.info(f"cancelled grid {config.name!r}" + (f": {done}" if done else ""))
 
 
 @dataclass

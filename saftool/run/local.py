@@ -20,7 +20,7 @@ from pathlib import Path
 
 from saftool import console
 from saftool.errors import UsageError
-from saftool.run.executor import ExecutorOptions, Outcome, log_path, saftool_argv
+from saftool.run.executor import Executor, ExecutorOptions, Outcome, log_path, saftool_argv
 from saftool.run.plan import RunConfig, Stage
 from saftool.store import Store
 
@@ -94,7 +94,9 @@ def _run_logged(runner: Callable[[list[str]], int], argv: list[str], log: str) -
             os.close(saved)
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
+    takes_jobs = True
+
     def __init__(self, config: RunConfig, store: Store, options: ExecutorOptions | None = None):
         options = options or ExecutorOptions()
         self.config, self.store = config, store

@@ -21,6 +21,7 @@ from pathlib import Path
 from saftool import console
 from saftool.run.executor import (
     STORE_UNSEEN,
+    Executor,
     ExecutorOptions,
     Outcome,
     done_path,
@@ -61,7 +62,7 @@ def run_stage_task(stage_id: str, argv: list[str], cwd: str, store_root: str, lo
     return 0
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     def __init__(self, config: RunConfig, store: Store, options: ExecutorOptions | None = None):
         import ray
 

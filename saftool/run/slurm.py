@@ -34,16 +34,17 @@ from saftool.errors import UsageError
 from saftool.io import atomic_open, write_json
 from saftool.run.executor import (
     STORE_UNSEEN,
+    Executor,
     ExecutorOptions,
     Outcome,
-    RunSummary,
     done_path,
     done_record,
-    follow,
     log_path,
+    read_submission,
     runs_file,
     saftool_argv,
     store_unseen,
+    submission_path,
 )
 from saftool.run.plan import STAGE_KINDS, RunConfig, Stage, StageResources, plan
 from saftool.store import Store
@@ -175,7 +176,9 @@ def require_slurm() -> None:
             raise UsageError(f"--executor slurm: {tool} is not on PATH (run on a SLURM login node, or see scripts/slurm-local.sh)")
 
 
-class SlurmExecutor:
+class SlurmExecutor(Executor):
+    detaches = True
+
     def __init__(self, config: RunConfig, store: Store, options: ExecutorOptions | None = None, *, check: bool = True):
         require_slurm()
         self.config, self.store = config, store
@@ -185,7 +188,7 @@ class SlurmExecutor:
             self._test_requests()
 
     def _refuse_a_second_submission(self) -> None:
-        if not runs_file(self.store, self.config, ".jobs.json").exists():
+        if not submission_path(self.store, self.config).exists():
             return
         earlier, _ = SlurmExecutor.attach(self.config, self.store)
         live = [stage.id for stage, state, _code in earlier.states() if state not in ENDED]
@@ -225,7 +228,7 @@ class SlurmExecutor:
         self._write_jobs()
         console.info(
             f"submitted {len(stages)} stages of {self.config.name!r} as {len(self.groups)} SLURM job arrays "
-            f"({', '.join(g.job for g in self.groups)}); job ids in {runs_file(self.store, self.config, '.jobs.json')}"
+            f"({', '.join(g.job for g in self.groups)}); job ids in {submission_path(self.store, self.config)}"
         )
 
     def _test_requests(self) -> None:
@@ -247,7 +250,7 @@ class SlurmExecutor:
             for task, stage in enumerate(group.stages)
         }
         write_json({"run": self.config.name, "executor": "slurm", "stages": stages},
-                   runs_file(self.store, self.config, ".jobs.json"))
+                   submission_path(self.store, self.config))
 
     # -- attach, wait, cancel -------------------------------------------------------------------
 
@@ -255,7 +258,7 @@ class SlurmExecutor:
     def attach(cls, config: RunConfig, store: Store) -> tuple[SlurmExecutor, list[Stage]]:
         """The executor of a grid submitted earlier (from any shell), and its submitted stages."""
         executor = cls(config, store, check=False)
-        jobs = executor.jobs_record()
+        jobs = read_submission(store, config)
         by_id = {s.id: s for s in plan(config, store)}
         stages = [by_id[sid] for sid in jobs["stages"] if sid in by_id]
         executor.groups = []
@@ -266,16 +269,6 @@ class SlurmExecutor:
                 executor.groups.append(Group(by_id[sid].kind, by_id[sid].resources, job=entry["array"]))
             executor.groups[-1].stages.append(by_id[sid])
         return executor, stages
-
-    def jobs_record(self) -> dict:
-        path = runs_file(self.store, self.config, ".jobs.json")
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(
-                f"grid {self.config.name!r} was never submitted: no {path}; "
-                "submit it with `saftool run CONFIG --executor slurm`"
-            ) from None
 
     def states(self) -> list[tuple[Stage, str, int | None]]:
         """(stage, state, exit code) for every submitted stage, from scontrol and the finished records."""
@@ -313,10 +306,30 @@ class SlurmExecutor:
             state = f"{state}: {store_unseen(self.store)}"
         return Outcome(stage, code if code is not None else 1, state)
 
-    def cancel(self) -> None:
+    def cancel(self) -> str | None:
         jobs = [g.job for g in self.groups if g.job]
-        if jobs:
-            subprocess.run(["scancel", *jobs], capture_output=True, text=True)
+        if not jobs:
+            return None
+        subprocess.run(["scancel", *jobs], capture_output=True, text=True)
+        return f"scancel {' '.join(jobs)}"
+
+    def status(self) -> list[str]:
+        """`--status`: one line per stage of the plan: stage, job, state, log.
+
+        A stage of the last submission shows its job and SLURM's state; one it left out shows `done`
+        (finished before) or `not submitted`.
+        """
+        config, store = self.config, self.store
+        jobs = read_submission(store, config)["stages"]
+        states = {stage.id: state for stage, state, _code in self.states()}
+        lines = []
+        for stage in plan(config, store):
+            if stage.id in states:
+                job, state = jobs[stage.id]["job"], states[stage.id]
+            else:
+                job, state = "-", "done" if done_path(store, config, stage).exists() else "not submitted"
+            lines.append("\t".join([stage.id, job, state, str(log_path(store, config, stage))]))
+        return lines
 
 
 def _array_tasks(job: str) -> dict[int, tuple[str, int | None]]:
@@ -344,34 +357,3 @@ def _task_ids(spec: str) -> list[int]:
             ids += range(int(low), int(high or low) + 1)
     return ids
 
-
-def reattach(config: RunConfig, store: Store) -> RunSummary:
-    """`--wait` alone: follow a grid submitted earlier, from any shell, to its end."""
-    executor, stages = SlurmExecutor.attach(config, store)
-    summary = RunSummary(report=Path(config.output) / "index.html")
-    return follow(config, store, executor, stages, summary, total=len(plan(config, store)))
-
-
-def cancel_grid(config: RunConfig, store: Store) -> None:
-    executor, _ = SlurmExecutor.attach(config, store)
-    executor.cancel()
-    console.info(f"cancelled grid {config.name!r}: scancel {' '.join(g.job for g in executor.groups)}")
-
-
-def job_lines(config: RunConfig, store: Store) -> list[str]:
-    """`--status`: one line per stage of the plan: stage, job, state, log.
-
-    A stage of the last submission shows its job and SLURM's state; one it left out shows `done`
-    (finished before) or `not submitted`.
-    """
-    executor, _ = SlurmExecutor.attach(config, store)
-    jobs = executor.jobs_record()["stages"]
-    states = {stage.id: state for stage, state, _code in executor.states()}
-    lines = []
-    for stage in plan(config, store):
-        if stage.id in states:
-            job, state = jobs[stage.id]["job"], states[stage.id]
-        else:
-            job, state = "-", "done" if done_path(store, config, stage).exists() else "not submitted"
-        lines.append("\t".join([stage.id, job, state, str(log_path(store, config, stage))]))
-    return lines
