@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from saftool import __version__, console
 from saftool.errors import InputError, SaftoolError, UsageError
 from saftool.hashing import file_sha256
-from saftool.io import write_json
+from saftool.io import output_lock, write_json
 from saftool.store import Store
 
 SOURCE_FILE = "source.json"
@@ -166,7 +166,8 @@ def pull(store: Store, name: str, source: str | Path | None = None, *, force: bo
     _check_gguf(entry, gguf, from_package=source is None)
     _require_gguf_reader()
     store.models.mkdir(parents=True, exist_ok=True)
-    with _pull_lock(store, name):
+    # store/models/.NAME.pull.lock, apart from the model's own lock (`train` may pull its base)
+    with output_lock(store.models / f"{name}.pull", wait=True):
         if not force and in_store(store, name):  # another process pulled it while this one waited
             console.info(f"{name} is already in the store: {final}")
             return final
@@ -220,19 +221,6 @@ def _require_gguf_reader() -> None:
         raise UsageError(
             "reading a GGUF file needs the 'gguf' package (a saftool dependency): pip install gguf"
         )
-
-
-@contextlib.contextmanager
-def _pull_lock(store: Store, name: str) -> Iterator[None]:
-    """An exclusive lock on store/models/.NAME.pull.lock for the length of one conversion."""
-    import fcntl
-
-    with open(store.models / f".{name}.pull.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def load_gguf(gguf: Path):
