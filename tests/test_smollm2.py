@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -112,6 +114,37 @@ def test_the_pull_records_its_provenance_and_a_second_pull_does_nothing(pulled, 
     assert [json.loads(line) for line in rows.stdout.splitlines()] == [
         {"name": NAME, "package_version": "0.1.2", "sha256": ENTRY.sha256}
     ]
+
+
+def test_a_pull_that_waits_for_another_converts_nothing(pulled, tmp_path, monkeypatch):
+    """Parallel run stages pull together: one converts, the others wait on the lock, then find its model."""
+    import fcntl
+
+    store = Store(tmp_path / "store")
+    store.models.mkdir(parents=True)
+    waiting, results, real_flock = threading.Event(), {}, fcntl.flock
+
+    def flock(fh, op):
+        if op == fcntl.LOCK_EX and threading.current_thread() is not threading.main_thread():
+            waiting.set()
+        return real_flock(fh, op)
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("the waiting pull converted the model again")
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(pretrained, "convert", no_conversion)
+    with pretrained._pull_lock(store, NAME):  # the other pull, converting
+        waiter = threading.Thread(target=lambda: results.update(path=pretrained.pull(store, NAME)))
+        waiter.start()
+        assert waiting.wait(60)
+        done = store.models / f".{NAME}.pull-other"  # what the other pull renames into place
+        done.mkdir()
+        for f in pulled.path.iterdir():
+            os.link(f, done / f.name)
+        os.replace(done, store.model_dir(NAME))
+    waiter.join(60)
+    assert results == {"path": store.model_dir(NAME)}
 
 
 def test_the_name_resolves_to_the_pulled_copy(pulled):
