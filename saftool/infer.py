@@ -165,7 +165,8 @@ def _answer(runtime, backend, source: ModelSource, eval_set, items, generation, 
     prompts = [Prompt(item.instruction, item.input) for item in todo]
     batch_size = runtime.batch_size
     written = 0
-    # opened only once there is something to write: a rerun with nothing left leaves the file alone
+    # the appender opens the file at its first answer: a rerun with nothing left, or a run that fails
+    # before answering, leaves the store as it was
     sink = JsonlAppender(target) if target is not None else None
     pending: list[Response] = []
 

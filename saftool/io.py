@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -242,25 +242,33 @@ def read_json(src: str | Path, model: type[T]) -> T:
 class JsonlAppender:
     """Append records to a JSONL file in whole, flushed lines, for stages that resume.
 
-    Opening repairs the file first: a line torn by a kill (no trailing newline) is cut off, so a
-    resumed run neither reads half a record nor glues a new one onto it.
+    The file is opened at the first non-empty write, so a stage that fails before it has an answer
+    (a card too small for the cache, a bad option found late) leaves no empty file behind. Opening
+    repairs the file first: a line torn by a kill (no trailing newline) is cut off, so a resumed run
+    neither reads half a record nor glues a new one onto it.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        repair_tail(self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh: TextIO | None = None
 
     def write(self, records: Iterable[BaseModel | dict[str, Any]]) -> int:
         lines = [to_json_line(r) + "\n" for r in records]
+        if not lines:
+            return 0
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            repair_tail(self.path)
+            self._fh = open(self.path, "a", encoding="utf-8")
         self._fh.write("".join(lines))
         self._fh.flush()
         os.fsync(self._fh.fileno())
         return len(lines)
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
     def __enter__(self) -> JsonlAppender:
         return self

@@ -120,3 +120,4 @@ def test_a_budget_too_small_for_the_cache_is_one_line_and_exit_2(runner, isolate
     assert error.startswith("error: --max-memory 0.8: 0.8 of the 0.00 GiB free (8.00 of 8.00 GiB in use, the weights ")
     assert "holds no paged KV cache for the longest prompt (" in error
     assert _lines(isolated_store) == []
+    assert not any((isolated_store / "responses").rglob("*.jsonl")), "a failed run leaves no responses file"
