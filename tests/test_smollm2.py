@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 from saftool import pretrained
+from saftool.io import output_lock
 from saftool.records import GenerationConfig, Item
 from saftool.runtimes import Prompt, RuntimeOptions
 from saftool.store import Store
@@ -134,7 +135,7 @@ def test_a_pull_that_waits_for_another_converts_nothing(pulled, tmp_path, monkey
 
     monkeypatch.setattr(fcntl, "flock", flock)
     monkeypatch.setattr(pretrained, "convert", no_conversion)
-    with pretrained._pull_lock(store, NAME):  # the other pull, converting
+    with output_lock(store.models / f"{NAME}.pull", wait=True):  # the other pull, converting
         waiter = threading.Thread(target=lambda: results.update(path=pretrained.pull(store, NAME)))
         waiter.start()
         assert waiting.wait(60)
