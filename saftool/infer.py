@@ -61,6 +61,7 @@ def infer(
     tensor_parallel: int = 1,
     endpoint: str = "chat",
     load_in_4bit: bool = False,
+    dtype: str = "auto",
 ) -> list[InferResult]:
     """Answer the store's eval sets `eval_sets` (and/or `items`, named `items_name`) with `model`.
 
@@ -79,6 +80,8 @@ def infer(
         raise UsageError("an output file goes with input items only; eval sets are written to the store")
     if load_in_4bit and backend != "hf":
         raise UsageError(f"--load-in-4bit is an hf backend option, not {backend}'s")
+    if dtype != "auto" and backend != "hf":
+        raise UsageError(f"--dtype is an hf backend option, not {backend}'s")
     runtime_cls = RUNTIMES.load(backend)
     source = resolve_model(model, store) if runtime_cls.loads_model_dir else ModelSource(Path(model), model)
     sets: list[tuple[str, list[Item]]] = [
@@ -95,12 +98,15 @@ def infer(
         tensor_parallel=tensor_parallel,
         endpoint=endpoint,
         load_in_4bit=load_in_4bit,
+        dtype=dtype,
     )
     runtime = runtime_cls(str(source.path), options)
     tuned = _tuned_format(source) if runtime_cls.loads_model_dir else None
     generation = prompt_format(runtime, generation, source.id, tuned)
     if load_in_4bit:
         generation = generation.model_copy(update={"weights": "nf4"})
+    elif backend == "hf" and str(runtime.dtype) == "torch.bfloat16":
+        generation = generation.model_copy(update={"weights": "bf16"})  # its answers are not float32's
     results = []
     for name, set_items in sets:
         if output is None:

@@ -115,7 +115,8 @@ class GenerationConfig(BaseModel):
     weights: str | None = Field(
         default=None,
         description="How the weights were held: null as saved (an adapter merged in float32), 'nf4' for a "
-        "4-bit base with its adapter unmerged (infer --load-in-4bit), so the two never share answers.",
+        "4-bit base with its adapter unmerged (infer --load-in-4bit), 'bf16' for the hf backend computing "
+        "in bf16 (on a GPU, or --dtype auto on a CPU with bf16 hardware), so these never share answers.",
     )
 
 

@@ -443,3 +443,69 @@ def test_vllm_engine_arguments(trained, tmp_path):
         16,
         1,
     )
+
+
+def test_argmax_equals_torch_argmax_first_of_equal_maxima():
+    """The windowed argmax of the slot decoder: the same index as torch's, ties and a vocabulary that is
+    no multiple of the window included."""
+    import torch
+
+    from saftool.runtimes.hf import _argmax
+
+    torch.manual_seed(0)
+    for vocab in (49152, 50257, 1000, 5):
+        for dtype in (torch.float32, torch.bfloat16):
+            logits = torch.randn(9, vocab).to(dtype)
+            logits[1, -1] = 50  # the maximum in the last, partial window
+            logits[2, 0] = logits[2, vocab // 2] = 50  # equal maxima: the first counts
+            logits[3, vocab // 2] = logits[3, vocab // 2 + 1] = 50
+            logits[4] = 0  # all equal: index 0
+            assert torch.equal(_argmax(logits), logits.argmax(-1)), (vocab, dtype)
+
+
+def test_auto_dtype_rule(monkeypatch):
+    """auto: bf16 on a CPU with bf16 hardware for real-sized models (hidden 256 and up), float32 for the
+    tool-built ones and on CPUs without it; float32 and bfloat16 force one."""
+    import torch
+    from transformers import LlamaConfig
+
+    from saftool import devices
+    from saftool.runtimes.local import local_dtype
+
+    small, real = LlamaConfig(hidden_size=128), LlamaConfig(hidden_size=576)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    assert local_dtype(False, "auto", real) == torch.bfloat16
+    assert local_dtype(False, "auto", small) == torch.float32
+    assert local_dtype(False, "float32", real) == torch.float32
+    assert local_dtype(False, "bfloat16", small) == torch.bfloat16
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    assert local_dtype(False, "auto", real) == torch.float32
+    with pytest.raises(UsageError, match="unknown dtype 'fp16'; choose one of: auto, float32, bfloat16"):
+        local_dtype(False, "fp16", real)
+
+
+def test_slot_decoder_in_bf16_equals_generate_in_bf16(trained, monkeypatch):
+    """The slot decoder's bf16 path (attention in the fused kernel, several blocks, slots that refill
+    and move) answers as transformers' own greedy loop on the same bf16 weights."""
+    from saftool.runtimes import hf
+
+    runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=4, dtype="bfloat16"))
+    assert runtime.decoder() == "slots"
+    prompts = [Prompt(i.instruction, i.input) for i in eval_items(16)]
+    monkeypatch.setattr(hf, "PREFILL_GROUP", 3)
+    monkeypatch.setattr(hf, "ATTN_ROWS", 3)
+    got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=20)))
+    assert str(runtime.model.dtype) == "torch.bfloat16"
+    assert [(got[i].text, got[i].completion_tokens) for i in range(len(prompts))] == _generate_one_at_a_time(
+        runtime, prompts, 20
+    )
+
+
+def test_bf16_answers_are_kept_apart_from_float32_ones(store):
+    """A bf16 run records weights 'bf16' in its generation config, so a float32 rerun answers afresh
+    instead of skipping them."""
+    [first] = infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=8), dtype="bfloat16")
+    assert {r.generation.weights for r in _responses(store)} == {"bf16"}
+    [again] = infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=8), dtype="float32")
+    assert first.answered == again.answered > 0 and again.skipped == 0
+    assert {r.generation.weights for r in _responses(store)} == {None}

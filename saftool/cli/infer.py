@@ -59,6 +59,12 @@ def infer(
         help="hf: load the base in 4-bit NF4 and keep a LoRA adapter unmerged on it, to evaluate a QLoRA "
         "adapter on the base it was trained on (needs bitsandbytes; slow on the CPU).",
     ),
+    dtype: str = typer.Option(
+        "auto",
+        "--dtype",
+        help="hf: auto (bf16 on a GPU that has it, and on a CPU with AMX-BF16 or AVX512-BF16 for models of hidden "
+        "size 256 and up; float32 otherwise), float32 or bfloat16. bf16 answers faster; some answers change.",
+    ),
 ) -> None:
     """Answer prompts and write response records to store/responses/MODEL/EVAL.jsonl.
 
@@ -114,6 +120,7 @@ def infer(
         tensor_parallel=tensor_parallel,
         endpoint=endpoint,
         load_in_4bit=load_in_4bit,
+        dtype=dtype,
     )
     for r in results:
         console.info(

@@ -43,6 +43,7 @@ class RuntimeOptions:
     tensor_parallel: int = 1  # GPUs one vllm model is split over
     endpoint: str = "chat"  # openai: chat (messages; the server's chat template) or completions (raw text)
     load_in_4bit: bool = False  # hf: the base in 4-bit NF4 (a QLoRA adapter on the base it trained on), unmerged
+    dtype: str = "auto"  # hf: auto (runtimes.local.local_dtype), float32 or bfloat16
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,9 @@ def test_load_in_4bit_is_an_hf_option(runner, isolated_store):
     )
     assert result.exit_code == 2
     assert result.stderr == "error: --load-in-4bit is an hf backend option, not openai's\n"
+    result = runner.invoke(app, ["infer", "--model", "m", "--eval", "e", "--backend", "openai", "--dtype", "float32"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: --dtype is an hf backend option, not openai's\n"
 
 
 def test_a_hub_id_missing_from_the_offline_cache(runner, model_store, tmp_path, monkeypatch):
@@ -130,6 +133,7 @@ def test_prompt_format_errors_come_before_any_model_loads(runner, model_store, m
         (["--max-memory", "0"], "error: --max-memory 0: give a share of the free memory, in (0, 1]\n"),
         (["--max-memory", "-0.2"], "error: --max-memory -0.2: give a share of the free memory, in (0, 1]\n"),
         (["--decoder", "warp"], "error: unknown decoder 'warp'; choose one of: auto, slots, paged, loop\n"),
+        (["--dtype", "fp8"], "error: unknown dtype 'fp8'; choose one of: auto, float32, bfloat16\n"),
         (["--template", "llama"], "error: unknown template 'llama'; choose one of: alpaca, chat, none\n"),
     ]
     for options, error in refusals:
