@@ -1,5 +1,6 @@
-"""`gen`: harmful prompts with refusals in every style, built-in benign tasks, or safe prompts that
-look unsafe (`saftool.looks_unsafe`, held out only).
+"""`gen`: harmful prompts with refusals in every style, built-in benign tasks, safe prompts that look
+unsafe (`saftool.looks_unsafe`, held out only), or built-in open-ended instructions without answers
+(`saftool.instructions`, the base set a pretrained model answers itself).
 
     from saftool.gen import GenConfig, generate
     items = list(generate(GenConfig(n=700, style="short", seed=1)))
@@ -28,7 +29,7 @@ from saftool.hashing import config_hash
 from saftool.records import DEFAULT_REFUSAL, STYLES, Item, Provenance
 from saftool.store import Store
 
-KINDS = ("harmful", "benign", "looks-unsafe")
+KINDS = ("harmful", "benign", "looks-unsafe", "instructions")
 SPLITS = ("train", "eval")
 # Candidates looked at per prompt kept when selecting for diversity: the study kept 700 of about 3,000.
 CANDIDATES_PER_ITEM = 3000 / 700
@@ -39,7 +40,9 @@ class GenConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: str = Field(default="harmful", description="'harmful', 'benign' or 'looks-unsafe' (eval only).")
+    kind: str = Field(
+        default="harmful", description="'harmful', 'benign', 'looks-unsafe' (eval only) or 'instructions'."
+    )
     n: int = Field(default=700, ge=1, description="Number of records.")
     split: str = Field(default="train", description="'train' or the held-out 'eval' family.")
     style: str = Field(default="noreason", description="Refusal style of `output`: noreason, short or long.")
@@ -60,7 +63,7 @@ class GenConfig(BaseModel):
         _choose(self.split, SPLITS, "split")
         _choose(self.style, STYLES, "style")
         if self.kind != "harmful" and self.backend != "template":
-            what = "benign tasks" if self.kind == "benign" else "looks-unsafe prompts"
+            what = {"benign": "benign tasks", "looks-unsafe": "looks-unsafe prompts"}.get(self.kind, self.kind)
             raise UsageError(f"{what} come only from the built-in generator; drop --backend")
         if self.kind == "looks-unsafe":
             from saftool.looks_unsafe import check_request
@@ -105,6 +108,11 @@ def generate(config: GenConfig, store: Store | None = None) -> Iterator[Item]:
         from saftool.looks_unsafe import looks_unsafe_items
 
         yield from looks_unsafe_items(config.n, split=config.split, seed=config.seed)
+        return
+    if config.kind == "instructions":
+        from saftool.instructions import instruction_items
+
+        yield from instruction_items(config.n, split=config.split, seed=config.seed)
         return
     yield from _harmful(config, store or Store())
 

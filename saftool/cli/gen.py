@@ -14,8 +14,9 @@ def gen(
     kind: str = typer.Option(
         "harmful",
         "--kind",
-        help="harmful (prompts + refusals), benign (tasks + answers), or looks-unsafe "
-        "(safe prompts in XSTest's categories, --split eval only).",
+        help="harmful (prompts + refusals), benign (tasks + exact answers), looks-unsafe (safe prompts in "
+        "XSTest's categories, --split eval only) or instructions (open-ended requests without answers: a "
+        "pretrained model's own answers to them make its base set).",
     ),
     split: str = typer.Option("train", "--split", help="train, or eval: a held-out family never in train."),
     style: str = typer.Option("noreason", "--style", help="Refusal in `output`: noreason, short or long."),
@@ -63,6 +64,7 @@ def gen(
       saftool gen --kind benign --n 3000         # built-in benign tasks (train split)
 
       saftool gen --kind looks-unsafe --split eval --n 200 -o store/evals/heldout-looks-unsafe.jsonl
+      saftool gen --kind instructions --n 1000 -o base-prompts.jsonl   # then: saftool infer -i ... -o ...
 
       saftool gen --backend openai --model gpt-4o-mini --n 700   # uses OPENAI_API_KEY / OPENAI_BASE_URL
 

@@ -96,3 +96,45 @@ def test_openai_backend_through_the_cli(runner, fake_openai, isolated_store):
     assert fake_openai.requests == sent
     assert "0 requests" in second.stderr and "tokens" in second.stderr
     assert "sk-test-secret-key" not in first.stderr + second.stderr
+
+
+def test_gen_instructions_are_open_requests_balanced_by_task_and_held_out_by_split(runner):
+    from collections import Counter
+
+    from saftool.instructions import available
+
+    train = runner.invoke(app, ["gen", "--kind", "instructions", "--n", "240", "-o", "-"])
+    assert train.exit_code == 0, train.output
+    items = [Item.model_validate_json(line) for line in train.stdout.splitlines()]
+    assert len(items) == 240 and len({(i.instruction, i.input) for i in items}) == 240
+    assert all(i.kind == "benign" and i.output == "" and i.split == "train" for i in items)
+    # any prefix keeps the task types mixed: round-robin over all twelve
+    assert Counter(i.category for i in items[:96]) == dict.fromkeys(
+        ("explain", "list", "how-to", "write", "compare", "advise", "define", "describe", "brainstorm",
+         "rewrite", "summarize", "classify"), 8)  # fmt: skip
+    held_out = runner.invoke(app, ["gen", "--kind", "instructions", "--split", "eval", "--n", "50", "-o", "-"])
+    assert held_out.exit_code == 0, held_out.output
+    asked = {(i.instruction, i.input) for i in items}
+    assert not asked & {(i.instruction, i.input) for i in map(Item.model_validate_json, held_out.stdout.splitlines())}
+    too_many = runner.invoke(app, ["gen", "--kind", "instructions", "--n", str(available("train") + 1), "-o", "-"])
+    assert too_many.exit_code == 2 and f"only {available('train')} built-in train instructions exist" in too_many.stderr
+
+
+def test_instructions_share_no_prompt_with_the_public_eval_sets():
+    """The self-distilled base must not teach the answers to what the grid is scored on."""
+    import csv
+
+    from saftool.instructions import available, instruction_items
+    from tests.conftest import SHARED
+
+    if not (SHARED / "data" / "seed-eval").is_dir():
+        pytest.skip(f"{SHARED}/data is absent")
+    ours = {" ".join(i.instruction.split()).casefold()
+            for split in ("train", "eval") for i in instruction_items(available(split), split=split)}  # fmt: skip
+    assert len(ours) > 1000
+    theirs = set()
+    for path in [*(SHARED / "data" / "seed-eval").glob("*.csv"), SHARED / "data" / "xstest" / "xstest_prompts.csv"]:
+        with path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                theirs |= {" ".join(v.split()).casefold() for v in row.values() if isinstance(v, str)}
+    assert not ours & theirs
