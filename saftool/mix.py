@@ -3,7 +3,8 @@
     from saftool.mix import MixConfig, build_mix
     items, manifest = build_mix(MixConfig(name="harm700", n_harm=700), store)
 
-Base examples come from an Alpaca JSON/JSONL file or, by default, the built-in benign tasks. Harmful
+Base examples come from an Alpaca JSON/JSONL file, `infer`'s response records (a model's own answers:
+self-distillation, see `response_item`) or, by default, the built-in benign tasks. Harmful
 examples are the first `n_harm` items of a gen file (gen orders its output so every prefix is
 balanced by category and form, hence harm350 is a subset of harm700 from the same file), restyled to
 `style` from each item's stored `responses`. A plain Alpaca file of refusals (instruction, input,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ from saftool import __version__
 from saftool.errors import InputError, UsageError
 from saftool.hashing import config_hash, file_sha256
 from saftool.io import STDIO, atomic_open, display_name, iter_json_objects, write_json
-from saftool.records import STYLES, AlpacaExample, InputDigest, Item, Kind, MixManifest, Provenance
+from saftool.records import STYLES, AlpacaExample, InputDigest, Item, Kind, MixManifest, Provenance, Response
 from saftool.store import Store, check_name
 
 BUILTIN_BASE = "builtin:benign"
@@ -57,10 +59,39 @@ def default_name(n_harm: int, style: str | None) -> str:
     return f"harm{n_harm}" if style in (None, "noreason") else f"harm{n_harm}-{style}"
 
 
-def read_items(src: str | Path, kind: Kind, source: str) -> Iterator[Item]:
-    """Items from a saftool JSONL or a plain Alpaca file (instruction/input/output rows), or both mixed.
+# where a sentence or a line ends (a list's "2." is no end): a cut answer is kept up to the last one
+_SENTENCE_END = re.compile(r"(?<!\d)[.!?][\"')]?(?=\s|$)|\n")
 
-    Rows with a `kind` are read as items; a plain row becomes an item of `kind` with id `SOURCE-N`
+
+def response_item(response: Response) -> Item | None:
+    """A model's answer as a training example (instruction, input, the answer as output), or None.
+
+    An answer that ran into `max_new_tokens` is cut back to its last complete sentence or line: trained
+    on as it is, it would teach the model to stop mid-sentence. An answer with nothing left is dropped.
+    """
+    text = response.response.strip()
+    if response.completion_tokens >= response.generation.max_new_tokens:
+        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+        text = text[: ends[-1]].strip() if ends else ""
+    if not text:
+        return None
+    return Item(
+        id=response.id,
+        instruction=response.prompt,
+        input=response.input,
+        output=text,
+        kind=response.kind,
+        category=response.category,
+        source=f"self:{response.model}",
+    )
+
+
+def read_items(src: str | Path, kind: Kind, source: str) -> Iterator[Item]:
+    """Items from a saftool JSONL, `infer`'s response records or a plain Alpaca file
+    (instruction/input/output rows), or these mixed.
+
+    Rows with a `kind` are read as items (a row with `response` and `generation` as a response, whose
+    answer becomes the output: `response_item`); a plain row becomes an item of `kind` with id `SOURCE-N`
     (N counts the file's records from 1: line numbers repeat in a one-line JSON array) and `source`.
     Held-out (eval) items and repeated ids are errors naming their line.
     """
@@ -68,7 +99,12 @@ def read_items(src: str | Path, kind: Kind, source: str) -> Iterator[Item]:
     seen: set[str] = set()
     for number, (lineno, obj) in enumerate(iter_json_objects(src), start=1):
         try:
-            if "kind" in obj:
+            if "response" in obj and "generation" in obj:
+                from_response = response_item(Response.model_validate(obj))
+                if from_response is None:
+                    continue
+                item = from_response
+            elif "kind" in obj:
                 item = Item.model_validate(obj)
             else:
                 row = AlpacaExample.model_validate(obj)

@@ -110,3 +110,34 @@ def test_mix_harm_accepts_a_plain_alpaca_file_of_refusals(runner, isolated_store
     rows = [json.loads(line) for line in (isolated_store / "mixes" / "r.jsonl").read_text().splitlines()]
     harm = sorted((r["id"], r["source"]) for r in rows if r["kind"] == "harmful")
     assert harm == [(f"refusals-{n}", "refusals") for n in (1, 2, 3)]  # one line, three records
+
+
+def test_mix_base_reads_a_models_own_answers(runner, isolated_store, tmp_path):
+    """Self-distillation: infer's response records are a base set; an answer cut by max_new_tokens is
+    trimmed to its last sentence (or dropped), so the tuned model is never taught to stop mid-sentence."""
+    from saftool.records import GenerationConfig, Response
+
+    generation = GenerationConfig(max_new_tokens=8)
+    rows = [
+        ("r1", "Name a fruit.", "An apple.", 3),
+        ("r2", "Describe tea.", "Tea is a drink. It is made from leaves and", 8),
+        ("r3", "Count to ten.", "1 2 3 4 5 6 7 8", 8),
+        ("r4", "Say nothing.", "   ", 1),
+        ("r5", "List two colours.", "Here are two:\n1. Red\n2. Blu", 8),
+    ]
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(
+        Response(id=i, model="smollm2-135m", eval_set="base", kind="benign", category="list", prompt=p,
+                 response=r, completion_tokens=n, generation=generation, generation_hash="h", backend="hf")
+        .model_dump_json() + "\n" for i, p, r, n in rows
+    ))  # fmt: skip
+    _gen(runner, "--n", "4")
+    result = runner.invoke(app, ["mix", "--base", str(answers), "--n-harm", "2", "--name", "distil"])
+    assert result.exit_code == 0, result.output
+    items = {i.id: i for i in map(Item.model_validate_json, (isolated_store / "mixes" / "distil.jsonl").read_text().splitlines())}
+    assert {k: v.output for k, v in items.items() if v.kind == "benign"} == {
+        "r1": "An apple.", "r2": "Tea is a drink.", "r5": "Here are two:\n1. Red",
+    }
+    assert items["r1"].instruction == "Name a fruit." and items["r1"].source == "self:smollm2-135m"
+    manifest = MixManifest.model_validate_json((isolated_store / "mixes" / "distil.manifest.json").read_text())
+    assert (manifest.n_benign, manifest.n_harmful, manifest.inputs[0].records) == (3, 2, 3)
