@@ -21,13 +21,18 @@ Presets (the README's GPU section has them as a table):
   LoRA r 8, alpha 32, dropout 0.05 on q_proj and v_proj, lr 1e-4, no weight decay, 3 epochs.
   Meta decays the rate x0.85 per epoch (StepLR); transformers has no per-epoch step schedule, so
   the preset decays linearly. Global batch 128 and cutoff 256 as in the study, so the mixes compare.
+* `smollm2-135m-lora`: LoRA on SmolLM2-135M-Instruct (the store model `smollm2-135m`), the default
+  grid of `saftool run` on a CPU. Its settings are the probes' (README, "What the default grid
+  shows"): the study's recipe made for a few hundred steps on a 135M model, not copied from a paper.
 * `tiny`: a ~1M-parameter Llama the tool builds (random init, byte-level BPE trained on the mix)
   and trains in full from scratch on the CPU: about 100 s for a 3,000-example mix on 2 cores.
 * `smoke`: a much smaller build for tests: seconds.
 
 `--base-model` without `--preset` never takes the tiny model's settings (its lr 3e-3 and weight
 decay 1.0 diverge on a pretrained model): it starts from `BASE_DEFAULTS` for the method, the
-study's LoRA settings for lora/qlora (the default method) and the Alpaca ones for full.
+study's LoRA settings for lora/qlora (the default method) and the Alpaca ones for full. Their
+warm-up is a fraction of the run (the study's 100 of about 1,200 steps), not 100 steps: a short run
+on a small base would otherwise end before its warm-up does.
 """
 
 from __future__ import annotations
@@ -159,12 +164,17 @@ _META_LORA: dict[str, Any] = dict(
     lora_dropout=0.05,
     lora_target_modules=("q_proj", "v_proj"),
 )
+# the default base of `saftool run`: a store model (`saftool model pull smollm2-135m`)
+SMOLLM2 = "smollm2-135m"
 _LLAMA2 = dict(base_model="meta-llama/Llama-2-7b-hf", device="cuda")
 
+# The study's warm-up as a share of its run: 100 steps of 52,002 x 3 epochs / 128 = 1,219 steps. A
+# base model without a preset is any size and any data: a fraction fits a 30-step run and a 3,000-step one
+_STUDY_LORA_ANY_LENGTH = dict(_STUDY_LORA, warmup_steps=0.08)
 # what `--base-model` without `--preset` starts from, by method (lora when no method is given)
 BASE_DEFAULTS: dict[str, TrainConfig] = {
-    "lora": TrainConfig(method="lora", **_STUDY_LORA),
-    "qlora": TrainConfig(method="qlora", **_STUDY_LORA),
+    "lora": TrainConfig(method="lora", **_STUDY_LORA_ANY_LENGTH),
+    "qlora": TrainConfig(method="qlora", **_STUDY_LORA_ANY_LENGTH),
     "full": TrainConfig(**_ALPACA_FULL),
 }
 
@@ -174,6 +184,25 @@ PRESETS: dict[str, TrainConfig] = {
     "llama2-7b-full": TrainConfig(**_ALPACA_FULL, **_LLAMA2),
     "llama3-8b-instruct-lora": TrainConfig(
         **_META_LORA, base_model="meta-llama/Meta-Llama-3-8B-Instruct", device="cuda"
+    ),
+    "smollm2-135m-lora": TrainConfig(
+        base_model=SMOLLM2,
+        method="lora",
+        epochs=2.0,
+        lr=1e-3,
+        warmup_steps=0.05,
+        batch_size=8,
+        effective_batch=16,
+        max_length=256,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.05,
+        lora_target_modules=("all-linear",),
+        # SmolLM2-135M-Instruct was tuned in its chat template, and its own answers are the base set:
+        # asked in Alpaca's, its answers to the built-in instructions with an input were mostly "The
+        # answer to this question is:" and nothing more; asked in chat, it answered them
+        template="chat",
+        save_steps=50,
     ),
     "tiny": TrainConfig(
         # vocab 2048: on the 2,950-example bench mix BPE runs out of merges at ~1,900, so a word is
