@@ -41,16 +41,39 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+BUILTIN = "builtin"
+SELF_DISTILLED = "instructions"
+AUTO = "auto"
+DEFAULT_N = {BUILTIN: 2600, SELF_DISTILLED: 1000}
+STUDY_HARM = (350, 700)
+# The self-distilled grid's refusal counts, scaled from the study's 350 and 700 (README, "The study's
+# grid"): the study's share of refusals (700 in 52,002, 1.3%) teaches a 135M model in a few hundred
+# LoRA steps nothing (issue 18's probes: 7.6% did not), so the counts keep the study's 1:2 ratio on
+# a base set of 1,000, where the models learn to refuse
+SELF_DISTILLED_HARM = (100, 200)
+
+
 class BaseDataConfig(_Section):
     source: str = Field(
-        default="builtin",
-        description="'builtin' (the built-in benign tasks) or an Alpaca JSON/JSONL file, e.g. from `saftool data pull alpaca`.",
+        default=AUTO,
+        description="'instructions' (the base model's own answers to built-in open-ended instructions: "
+        "self-distillation), 'builtin' (the built-in benign tasks with exact answers, for the tool-built "
+        "models), 'auto' (instructions for a pretrained base, builtin for a tool-built one) or an Alpaca "
+        "JSON/JSONL file, e.g. from `saftool data pull alpaca`.",
     )
-    n: int = Field(default=2600, ge=1, description="Built-in base examples per mix (a file is used whole).")
+    n: int | None = Field(
+        default=None, ge=1, description="Base examples per mix [default: 2600 builtin, 1000 instructions; a file is used whole]."
+    )
+    max_new_tokens: int = Field(
+        default=96, ge=1, description="instructions: the base model's answer length (a cut answer is trimmed to its last sentence)."
+    )
 
 
 class GenConfig(_Section):
-    n: int = Field(default=700, ge=1, description="Harmful training prompts to generate (mixes draw from these).")
+    n: int = Field(
+        default=STUDY_HARM[1], ge=1,
+        description="Harmful training prompts to generate (mixes draw from these) [default: 700; 200 with a self-distilled base].",
+    )  # fmt: skip
     backend: str = "template"
     model: str | None = Field(default=None, description="Chat model for the openai backend.")
     diverse: bool = Field(default=True, description="Select by MiniLM embedding clusters, as the study did.")
@@ -72,7 +95,9 @@ class MixSpec(_Section):
         return f"harm{self.n_harm}" + ("" if self.style == "noreason" else f"-{self.style}")
 
 
-def study_mixes(n_small: int = 350, n_large: int = 700) -> list[MixSpec]:
+
+
+def study_mixes(n_small: int = STUDY_HARM[0], n_large: int = STUDY_HARM[1]) -> list[MixSpec]:
     """The study's seven models: base, then +N with no reason, a short reason and a long reason."""
     grid = [MixSpec(n_harm=0)]
     for n in (n_small, n_large):
@@ -80,22 +105,52 @@ def study_mixes(n_small: int = 350, n_large: int = 700) -> list[MixSpec]:
     return grid
 
 
+DEFAULT_RUN_PRESET = "smollm2-135m-lora"  # the grid `saftool run` trains when the config names no model
+
+
 class TrainConfig(_Section):
     preset: str | None = Field(
         default=None,
-        description="Training preset (tiny, smoke, llama2-7b-lora, llama2-7b-qlora, llama2-7b-full, "
-        "llama3-8b-instruct-lora). Unset: tiny without a base_model, and train's real-model defaults with one.",
+        description="Training preset (smollm2-135m-lora, tiny, smoke, llama2-7b-lora, llama2-7b-qlora, "
+        "llama2-7b-full, llama3-8b-instruct-lora). Unset: smollm2-135m-lora without a base_model, and "
+        "train's real-model defaults with one.",
     )
     base_model: str | None = Field(default=None, description="Overrides the preset's base model.")
     extra_args: list[str] = Field(default_factory=list, description="More `saftool train` flags, verbatim.")
 
     @property
     def resolved_preset(self) -> str | None:
-        """The preset train is given: tiny for the tool-built grid; none for a real base left without one,
-        so train applies its real-model defaults rather than the tiny model's lr and weight decay."""
+        """The preset train is given: SmolLM2 LoRA when nothing is named; none for a real base left
+        without a preset, so train applies its real-model defaults rather than another model's settings."""
         from saftool.presets import starting_preset  # train's own rule, so run and train cannot disagree
 
+        if self.preset is None and not self.base_model:
+            return DEFAULT_RUN_PRESET
         return starting_preset(self.preset, self.base_model)
+
+    @property
+    def resolved_base_model(self) -> str | None:
+        """The pretrained model the grid tunes; None for the tool-built models."""
+        from saftool.presets import PRESETS
+
+        if self.base_model:
+            return self.base_model
+        preset = PRESETS.get(self.resolved_preset or "")
+        return preset.base_model if preset is not None else None
+
+    def _flag(self, flag: str) -> str | None:
+        flags = self.extra_args
+        return flags[flags.index(flag) + 1] if flag in flags[:-1] else None
+
+    @property
+    def prompt_format(self) -> list[str]:
+        """`--template` (and `--system`) the grid trains with: its base model answers the base set so."""
+        from saftool.presets import PRESETS
+
+        preset = PRESETS.get(self.resolved_preset or "")
+        template = self._flag("--template") or (preset.template if preset is not None else "alpaca")
+        system = self._flag("--system") or (preset.system if preset is not None else None)
+        return ["--template", template] + (["--system", system] if system is not None else [])
 
 
 class InferConfig(_Section):
@@ -215,7 +270,10 @@ class RunConfig(_Section):
     )
     base: BaseDataConfig = Field(default_factory=BaseDataConfig)
     gen: GenConfig = Field(default_factory=GenConfig)
-    mixes: list[MixSpec] = Field(default_factory=study_mixes)
+    mixes: list[MixSpec] = Field(
+        default_factory=study_mixes,
+        description="Default: the study's seven (0, 350, 700 refusals); on a self-distilled base 0, 100, 200.",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
     evals: list[str] = Field(default_factory=lambda: [HELDOUT_HARMFUL, HELDOUT_BENIGN, STORE_EVALS])
     infer: InferConfig = Field(default_factory=InferConfig)
@@ -261,6 +319,18 @@ class RunConfig(_Section):
         preset = PRESETS.get(self.train.resolved_preset or "")
         return not self.train.base_model and preset is not None and preset.base_model is None
 
+    @property
+    def base_source(self) -> str:
+        """`base.source` with `auto` settled: a pretrained model answers the instructions itself; a
+        tool-built one, trained from scratch, learns the built-in tasks."""
+        if self.base.source == AUTO:
+            return BUILTIN if self.tool_built_models else SELF_DISTILLED
+        return self.base.source
+
+    @property
+    def base_n(self) -> int:
+        return self.base.n or DEFAULT_N.get(self.base_source, DEFAULT_N[BUILTIN])
+
     def loads_real_model(self, kind: str) -> bool:
         """Whether a stage of this kind loads a real model: it then runs in a process of its own and gets a GPU."""
         if kind == "train":
@@ -279,6 +349,21 @@ class RunConfig(_Section):
         check_name(self.name, "run name")
         for model in self.models():  # distinct, as the mix names are: each name ends in its own -sSEED
             check_name(model.name, "model name")
+        if self.base.source == SELF_DISTILLED and self.tool_built_models:
+            raise ValueError(
+                "base.source = 'instructions' is answered by the base model, and the tool-built models have none: "
+                "use 'builtin' or name a base_model"
+            )
+        if self.base_source == SELF_DISTILLED:
+            # the study's counts scaled to the smaller base, where the config leaves them to the default
+            if "mixes" not in self.model_fields_set:
+                self.mixes = study_mixes(*SELF_DISTILLED_HARM)
+            if "n" not in self.gen.model_fields_set:
+                self.gen.n = SELF_DISTILLED_HARM[1]
+            from saftool.instructions import available
+
+            if self.base_n > available("train"):
+                raise ValueError(f"base.n = {self.base_n}: only {available('train')} built-in instructions exist")
         too_many = [m.resolved_name for m in self.mixes if m.n_harm > self.gen.n]
         if too_many:
             raise ValueError(
@@ -292,7 +377,8 @@ def smoke(config: RunConfig) -> RunConfig:
     scale = 10
     data = config.model_dump()
     data["train"]["preset"] = "smoke"
-    data["base"]["n"] = min(config.base.n, 300)
+    data["base"].update(source=BUILTIN if config.base.source in (AUTO, SELF_DISTILLED) else config.base.source,
+                        n=min(config.base.n or 300, 300))
     data["gen"].update(n=max(1, config.gen.n // scale), diverse=False, n_eval_harmful=40, n_eval_benign=40)
     data["mixes"] = [
         {"n_harm": m.n_harm // scale, "style": m.style, "name": None if m.name is None else m.name}
@@ -380,10 +466,22 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
     )
 
     base_deps: list[str] = []
-    if config.base.source == "builtin":
+    if config.base_source == BUILTIN:
         base_file = store.prompts / f"benign-train-{config.name}.jsonl"
-        stages.append(gen("gen:benign-train", "benign", "train", config.base.n, base_file, ["--no-diverse"]))
+        stages.append(gen("gen:benign-train", "benign", "train", config.base_n, base_file, ["--no-diverse"]))
         base_deps = ["gen:benign-train"]
+        base_args = ["--base", str(base_file)]
+    elif config.base_source == SELF_DISTILLED:
+        # self-distillation: the base model's own answers are the base set, so the tuned models learn
+        # nothing new but refusing; its infer writes response records, which `mix --base` reads
+        questions = store.prompts / f"instructions-train-{config.name}.jsonl"
+        base_file = store.prompts / f"base-answers-{config.name}.jsonl"
+        stages.append(gen("gen:instructions", "instructions", "train", config.base_n, questions, ["--no-diverse"]))
+        distil_argv = ["infer", "--model", str(config.train.resolved_base_model), "-i", str(questions),
+                       "-o", str(base_file), *config.train.prompt_format,
+                       "--max-new-tokens", str(config.base.max_new_tokens)]  # fmt: skip
+        stages.append(Stage("infer:base-answers", distil_argv, [base_file], deps=["gen:instructions"], weight=10))
+        base_deps = ["infer:base-answers"]
         base_args = ["--base", str(base_file)]
     else:
         base_args = ["--base", config.base.source]

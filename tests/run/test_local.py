@@ -44,14 +44,14 @@ def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, t
     store = Store()
     cfg = run.smoke(run.load_config(None))
     stages = run.plan(cfg, store)
-    failing = _RecordingRunner(stages, fail_on="train:harm35")
-    with pytest.raises(SaftoolError, match="stage train:harm35 failed"):
+    failing = _RecordingRunner(stages, fail_on="train:harm10")
+    with pytest.raises(SaftoolError, match="stage train:harm10 failed"):
         _execute(cfg, store, failing)
-    before = failing.calls.index("train:harm35")
+    before = failing.calls.index("train:harm10")
 
     resumed = _RecordingRunner(stages)
     summary = _execute(cfg, store, resumed)
-    assert resumed.calls[0] == "train:harm35"  # nothing before the failure runs again
+    assert resumed.calls[0] == "train:harm10"  # nothing before the failure runs again
     assert set(summary.skipped) == set(failing.calls[:before])
     assert len(summary.ran) + len(summary.skipped) == len(stages)
 
@@ -61,17 +61,19 @@ def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, t
     assert _finished(store, cfg) == {s.id for s in stages}  # one record per finished stage
 
     # a lost output makes its stage run again, even with a matching key, and what depends on it
-    store.responses_path("harm35", "heldout-harmful").unlink()
+    store.responses_path("harm10", "heldout-harmful").unlink()
     again = _RecordingRunner(stages)
     _execute(cfg, store, again)
-    assert again.calls == ["infer:harm35", "judge", "report"]
+    assert again.calls == ["infer:harm10", "judge", "report"]
 
 
 def test_default_jobs_one_per_core_for_tool_built_models_else_one(monkeypatch):
+    tiny = run.RunConfig(train={"preset": "tiny"})
     monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
-    assert run.default_jobs(run.load_config(None)) == 2
+    assert run.default_jobs(tiny) == 2
     monkeypatch.setattr(local.os, "cpu_count", lambda: 64)
-    assert run.default_jobs(run.load_config(None)) == 7  # never more than one per model
+    assert run.default_jobs(tiny) == 7  # never more than one per model
+    assert run.default_jobs(run.load_config(None)) == 1  # the default grid tunes SmolLM2: one stage at a time
     assert run.default_jobs(run.RunConfig(train={"preset": "llama2-7b-qlora"})) == 1
     assert run.default_jobs(run.RunConfig(train={"base_model": "meta-llama/Llama-2-7b-hf"})) == 1
 

@@ -16,7 +16,7 @@ from tests.run import grids
 
 pytestmark = pytest.mark.slow
 
-MODELS = ["alpaca", "harm35", "harm35-short", "harm35-long", "harm70", "harm70-short", "harm70-long"]
+MODELS = ["alpaca", "harm10", "harm10-short", "harm10-long", "harm20", "harm20-short", "harm20-long"]
 
 
 def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_store, tmp_path, monkeypatch):
@@ -26,7 +26,7 @@ def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_stor
     assert "27 stages ran, 0 already done" in result.stderr
     # two worker processes ran the stages, each stage's messages in its own log
     logs = {p.stem for p in (isolated_store / "runs" / "study.logs").glob("*.log")}
-    assert len(logs) == 27 and {"train-harm35", "infer-harm70-long", "judge", "report"} <= logs
+    assert len(logs) == 27 and {"train-harm10", "infer-harm20-long", "judge", "report"} <= logs
     assert result.stdout == ""  # stdout is for records; a run has none
 
     report = tmp_path / "figs"

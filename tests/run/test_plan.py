@@ -9,6 +9,7 @@ import pytest
 from saftool import data, run
 from saftool.errors import UsageError
 from saftool.presets import PRESETS
+from saftool.run.plan import study_mixes
 from saftool.store import Store
 
 
@@ -21,9 +22,14 @@ def _toml(tmp_path, text):
 def test_default_config_is_the_study_grid():
     cfg = run.load_config(None)
     assert [m.resolved_name for m in cfg.mixes] == [
-        "alpaca", "harm350", "harm350-short", "harm350-long", "harm700", "harm700-short", "harm700-long",
-    ]
-    assert cfg.train.resolved_preset == "tiny"
+        "alpaca", "harm100", "harm100-short", "harm100-long", "harm200", "harm200-short", "harm200-long",
+    ]  # the study's 350 and 700 scaled to a 1,000-example base, keeping their 1:2 ratio
+    assert cfg.gen.n == 200
+    assert study_mixes(350, 700)[-1].resolved_name == "harm700-long"
+    assert cfg.train.resolved_preset == "smollm2-135m-lora"
+    assert cfg.train.resolved_base_model == "smollm2-135m"
+    assert cfg.base_source == "instructions" and cfg.base_n == 1000
+    assert not cfg.tool_built_models
     assert cfg.judge.name == "learned"
     assert run.smoke(cfg).judge.name == "keyword"  # the quick plumbing check keeps the rules alone
     chosen = run.RunConfig.model_validate({"judge": {"name": "learned"}})
@@ -58,9 +64,47 @@ def test_invalid_toml_and_missing_file(tmp_path):
 def test_smoke_keeps_seven_models_but_scales_them():
     cfg = run.smoke(run.load_config(None))
     assert len(cfg.mixes) == 7
-    assert [m.resolved_name for m in cfg.mixes][:2] == ["alpaca", "harm35"]
+    assert [m.resolved_name for m in cfg.mixes][:2] == ["alpaca", "harm10"]
     assert cfg.train.preset == "smoke"
+    assert cfg.base_source == "builtin"  # the tool-built model has no base to answer the instructions
     assert run.STORE_EVALS not in cfg.evals
+
+
+def _argvs(cfg, kind):
+    return [shlex.split(line)[3:] for line in run.dry_run_lines(cfg, Store()) if shlex.split(line)[3] == kind]
+
+
+def test_the_default_base_set_is_the_base_models_own_answers(isolated_store):
+    store = Store()
+    stages = {s.id: s for s in run.plan(run.load_config(None), store)}
+    questions = str(store.prompts / "instructions-train-study.jsonl")
+    answers = str(store.prompts / "base-answers-study.jsonl")
+    assert stages["gen:instructions"].argv[:7] == ["gen", "--kind", "instructions", "--split", "train", "--n", "1000"]
+    distil = stages["infer:base-answers"]
+    assert distil.argv == ["infer", "--model", "smollm2-135m", "-i", questions, "-o", answers,
+                           "--template", "chat", "--max-new-tokens", "96"]  # fmt: skip
+    assert distil.deps == ["gen:instructions"] and distil.own_process
+    for name in ("alpaca", "harm200-long"):
+        mix = stages[f"mix:{name}"]
+        assert mix.argv[1:3] == ["--base", answers] and "infer:base-answers" in mix.deps
+        assert stages[f"train:{name}"].argv == ["train", "--mix", name, "--preset", "smollm2-135m-lora", "--seed", "0"]
+    assert "gen:benign-train" not in stages
+    # the base model answers in the format the grid trains in
+    chat = run.RunConfig.model_validate({"train": {"extra_args": ["--template", "chat", "--system", "Be kind."]}})
+    assert _argvs(chat, "infer")[0][-6:] == ["--template", "chat", "--system", "Be kind.", "--max-new-tokens", "96"]
+
+
+def test_the_tool_built_grid_keeps_the_builtin_tasks(isolated_store, tmp_path):
+    tiny = run.load_config(_toml(tmp_path, '[train]\npreset = "tiny"\n'))
+    assert tiny.tool_built_models and tiny.base_source == "builtin" and tiny.base_n == 2600
+    mixes = _argvs(tiny, "mix")
+    assert mixes and all(argv[2].endswith("benign-train-study.jsonl") for argv in mixes)
+    assert all("--preset" in argv and argv[argv.index("--preset") + 1] == "tiny" for argv in _argvs(tiny, "train"))
+    assert not [argv for argv in _argvs(tiny, "infer") if "-i" in argv]
+    with pytest.raises(UsageError, match="base.source = 'instructions' is answered by the base model"):
+        run.load_config(_toml(tmp_path, '[base]\nsource = "instructions"\n[train]\npreset = "tiny"\n'))
+    with pytest.raises(UsageError, match=r"base.n = 5000: only \d+ built-in instructions exist"):
+        run.load_config(_toml(tmp_path, "[base]\nn = 5000\n"))
 
 
 def test_stage_keys_chain_through_dependencies(isolated_store):
@@ -71,7 +115,7 @@ def test_stage_keys_chain_through_dependencies(isolated_store):
     new_keys = {s.id: s.key for s in run.plan(changed, store)}
     # new harmful prompts -> new mixes, models, answers, verdicts and report; the held-out benign set is untouched
     assert new_keys["gen:heldout-benign"] == keys["gen:heldout-benign"]
-    for stage in ("gen:harmful-train", "mix:harm350", "train:harm350", "infer:harm350", "judge", "report"):
+    for stage in ("gen:harmful-train", "mix:harm100", "train:harm100", "infer:harm100", "judge", "report"):
         assert new_keys[stage] != keys[stage], stage
 
 
@@ -87,7 +131,7 @@ def test_store_evals_expand_to_pulled_sets(isolated_store):
 def test_dry_run_lines_are_shell_commands(isolated_store):
     store = Store()
     lines = run.dry_run_lines(run.load_config(None), store)
-    assert len(lines) == 4 + 7 * 3 + 2
+    assert len(lines) == 5 + 7 * 3 + 2  # gen x4 and the base model's answers; mix, train, infer x7; judge, report
     first = shlex.split(lines[0])
     assert first[:4] == ["saftool", "--store", str(store.root), "gen"]
     assert lines[-1].endswith("report --out figs --judge learned")
@@ -102,7 +146,7 @@ def test_a_real_base_without_a_preset_gets_trains_real_model_defaults(isolated_s
     assert not cfg.tool_built_models
     named = run.RunConfig.model_validate({"train": {"base_model": "x/y", "preset": "llama2-7b-lora"}})
     chat = run.RunConfig.model_validate({"infer": {"template": "chat", "system": "Be brief."}})
-    infers = [shlex.split(line) for line in run.dry_run_lines(chat, Store()) if shlex.split(line)[3] == "infer"]
+    infers = [argv for argv in _argvs(chat, "infer") if "--eval" in argv]
     assert infers and all(argv[-4:] == ["--template", "chat", "--system", "Be brief."] for argv in infers)
     named_trains = [line for line in run.dry_run_lines(named, Store()) if shlex.split(line)[3] == "train"]
     assert named_trains and all("--preset llama2-7b-lora" in line for line in named_trains)
@@ -127,13 +171,13 @@ def test_one_seed_keeps_the_mix_names_and_today_argv(isolated_store):
     default = run.plan(run.load_config(None), store)
     one = run.plan(run.RunConfig(seeds=[0]), store)
     assert [(s.id, s.argv, s.key) for s in one] == [(s.id, s.argv, s.key) for s in default]
-    train = next(s for s in default if s.id == "train:harm350")
-    assert train.argv == ["train", "--mix", "harm350", "--preset", "tiny", "--seed", "0"]
+    train = next(s for s in default if s.id == "train:harm100")
+    assert train.argv == ["train", "--mix", "harm100", "--preset", "smollm2-135m-lora", "--seed", "0"]
 
 
 def test_seeds_train_and_evaluate_each_mix_once_per_seed(isolated_store):
     store = Store()
-    cfg = run.RunConfig(seed=7, seeds=[0, 1, 2], mixes=[{"n_harm": 0}, {"n_harm": 350}])
+    cfg = run.RunConfig(seed=7, seeds=[0, 1, 2], mixes=[{"n_harm": 0}, {"n_harm": 350}], train={"preset": "tiny"})
     assert [(m.name, m.mix, m.seed) for m in cfg.models()] == [
         ("alpaca-s0", "alpaca", 0), ("alpaca-s1", "alpaca", 1), ("alpaca-s2", "alpaca", 2),
         ("harm350-s0", "harm350", 0), ("harm350-s1", "harm350", 1), ("harm350-s2", "harm350", 2),
@@ -194,7 +238,7 @@ def test_slurm_example_asks_one_gpu_per_train_and_infer_job(isolated_store):
 
 
 def test_resources_default_to_a_gpu_only_where_a_real_model_loads():
-    tiny = run.RunConfig()
+    tiny = run.RunConfig(train={"preset": "tiny"})
     assert {k: tiny.stage_resources(k).gpus for k in ("train", "infer", "judge")} == dict.fromkeys(
         ("train", "infer", "judge"), 0
     )
