@@ -146,6 +146,14 @@ def test_a_base_model_without_a_preset_gets_real_model_defaults():
         assert config.lr != tiny.lr and config.weight_decay != tiny.weight_decay and config.tiny is None
         assert config.effective_batch == 128 and config.device == "auto"
     assert resolve_config().lr == tiny.lr  # no base model: the tiny preset, as before
+    # warm-up is a share of the run, the study's 100 of 1,219 steps: a 30-step run is not all warm-up
+    assert lora.warmup_steps == resolve_config(base_model="org/model", method="qlora").warmup_steps == 0.08
+    assert PRESETS["llama2-7b-lora"].warmup_steps == 100  # the study's own recipe keeps its steps
+    smol = PRESETS["smollm2-135m-lora"]
+    assert (smol.base_model, smol.method, smol.template, smol.lora_target_modules) == (
+        "smollm2-135m", "lora", "chat", ("all-linear",)
+    )
+    assert 0 < smol.warmup_steps < 1
 
 
 def test_effective_batch_keeps_the_global_batch_whatever_the_processes():

@@ -39,7 +39,7 @@ def test_bad_settings(runner, isolated_store):
     assert result.exit_code == 2
     assert result.stderr == (
         "error: unknown preset 'huge'; choose one of: llama2-7b-qlora, llama2-7b-lora, llama2-7b-full, "
-        "llama3-8b-instruct-lora, tiny, smoke\n"
+        "llama3-8b-instruct-lora, smollm2-135m-lora, tiny, smoke\n"
     )
     result = runner.invoke(app, ["train", "--mix", "m", "--method", "dora"])
     assert result.exit_code == 2 and result.stderr.startswith("error: bad training setting method:")
