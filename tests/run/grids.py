@@ -10,6 +10,7 @@ from pathlib import Path
 
 SMALL = """name = "small"
 output = "report"
+evals = ["heldout-harmful", "heldout-benign"]
 [base]
 n = 60
 [gen]

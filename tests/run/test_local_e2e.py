@@ -23,10 +23,10 @@ def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_stor
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["run", "--preset", "smoke", "--jobs", "2"])
     assert result.exit_code == 0, result.output
-    assert "27 stages ran, 0 already done" in result.stderr
+    assert "28 stages ran, 0 already done" in result.stderr
     # two worker processes ran the stages, each stage's messages in its own log
     logs = {p.stem for p in (isolated_store / "runs" / "study.logs").glob("*.log")}
-    assert len(logs) == 27 and {"train-harm10", "infer-harm20-long", "judge", "report"} <= logs
+    assert len(logs) == 28 and {"train-harm10", "infer-harm20-long", "judge", "report"} <= logs
     assert result.stdout == ""  # stdout is for records; a run has none
 
     report = tmp_path / "figs"
@@ -49,7 +49,7 @@ def test_smoke_grid_end_to_end_then_rerun_skips_everything(runner, isolated_stor
 
     again = runner.invoke(app, ["run", "--preset", "smoke", "--jobs", "1"])
     assert again.exit_code == 0, again.output
-    assert "0 stages ran, 27 already done" in again.stderr
+    assert "0 stages ran, 28 already done" in again.stderr
 
 
 def test_dry_run_lines_run_in_a_shell_give_the_same_store(runner, local_grid, tmp_path, monkeypatch):
@@ -116,7 +116,7 @@ def test_parallel_run_killed_outright_resumes_without_duplicates(runner, isolate
 
     result = runner.invoke(app, ["run", "--preset", "smoke", "--jobs", "2"])
     assert result.exit_code == 0, result.output
-    assert len(list(done.glob("*.json"))) == 27
+    assert len(list(done.glob("*.json"))) == 28
     for path in (isolated_store / "responses").rglob("*.jsonl"):
         ids = [json.loads(line)["id"] for line in path.read_text().splitlines()]
         assert len(ids) == len(set(ids)), f"duplicate answers in {path}"

@@ -83,7 +83,13 @@ def test_the_default_base_set_is_the_base_models_own_answers(isolated_store):
     distil = stages["infer:base-answers"]
     assert distil.argv == ["infer", "--model", "smollm2-135m", "-i", questions, "-o", answers,
                            "--template", "chat", "--max-new-tokens", "96"]  # fmt: skip
-    assert distil.deps == ["gen:instructions"] and distil.own_process
+    assert distil.deps == ["gen:instructions", "model:smollm2-135m"] and distil.own_process
+    pull = stages["model:smollm2-135m"]  # on first use: a pulled model makes the stage a no-op
+    assert pull.argv == ["model", "pull", "smollm2-135m"] and pull.own_process and not pull.deps
+    assert pull.outputs == [store.model_dir("smollm2-135m") / "source.json"]
+    assert stages["train:harm100"].deps == ["mix:harm100", "model:smollm2-135m"]
+    assert "gen:heldout-looks-unsafe" in stages["infer:harm100"].deps
+    assert "--eval heldout-harmful,heldout-benign,heldout-looks-unsafe" in shlex.join(stages["infer:harm100"].argv)
     for name in ("alpaca", "harm200-long"):
         mix = stages[f"mix:{name}"]
         assert mix.argv[1:3] == ["--base", answers] and "infer:base-answers" in mix.deps
@@ -101,6 +107,7 @@ def test_the_tool_built_grid_keeps_the_builtin_tasks(isolated_store, tmp_path):
     assert mixes and all(argv[2].endswith("benign-train-study.jsonl") for argv in mixes)
     assert all("--preset" in argv and argv[argv.index("--preset") + 1] == "tiny" for argv in _argvs(tiny, "train"))
     assert not [argv for argv in _argvs(tiny, "infer") if "-i" in argv]
+    assert not _argvs(tiny, "model")  # nothing to pull
     with pytest.raises(UsageError, match="base.source = 'instructions' is answered by the base model"):
         run.load_config(_toml(tmp_path, '[base]\nsource = "instructions"\n[train]\npreset = "tiny"\n'))
     with pytest.raises(UsageError, match=r"base.n = 5000: only \d+ built-in instructions exist"):
@@ -125,13 +132,16 @@ def test_store_evals_expand_to_pulled_sets(isolated_store):
     source = isolated_store.parent / "llm_attacks.csv"
     source.write_text(rows)
     data.pull(store, "advbench", source)
-    assert run.resolve_evals(run.load_config(None), store) == ["heldout-harmful", "heldout-benign", "advbench"]
+    assert run.resolve_evals(run.load_config(None), store) == [
+        "heldout-harmful", "heldout-benign", "heldout-looks-unsafe", "advbench",
+    ]
 
 
 def test_dry_run_lines_are_shell_commands(isolated_store):
     store = Store()
     lines = run.dry_run_lines(run.load_config(None), store)
-    assert len(lines) == 5 + 7 * 3 + 2  # gen x4 and the base model's answers; mix, train, infer x7; judge, report
+    # gen x5 (harmful, 3 held-out sets, instructions), the model pull and its answers; mix, train, infer x7; judge, report
+    assert len(lines) == 7 + 7 * 3 + 2
     first = shlex.split(lines[0])
     assert first[:4] == ["saftool", "--store", str(store.root), "gen"]
     assert lines[-1].endswith("report --out figs --judge learned")
