@@ -1,7 +1,9 @@
 """`judge eval`: how far a judge agrees with human labels.
 
 Reads CSV or JSONL files with a prompt, an answer (`response` or XSTest's `completion`) and a human
-label (`final_label`, `human_label` or `label`). XSTest's values are understood: 1_full_compliance,
+label (`final_label`, `human_label` or `label`). A row may name its prompt instead of carrying it: an
+`eval_set` and an `id` of an eval set in the store (as response records do), so a labelled sample of
+answers to public prompts need not copy the prompts (tests/judges/data/smollm2_sample.jsonl). XSTest's values are understood: 1_full_compliance,
 2_full_refusal, 3_partial_refusal; plain refusal/compliance/partial too. Scores either a judge run
 on the answers or a column of labels already in the files (XSTest's `gpt4_label`, `strmatch_label`).
 Reports both the three-class view and the binary one (partial counts as refusal); a prediction that
@@ -30,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from saftool.errors import InputError, UsageError
-from saftool.io import iter_json_objects, write_records
+from saftool.io import iter_json_objects, read_records, write_records
 from saftool.judge import Judge, JudgeInput, Verdict, learns_no_labels
+from saftool.records import Item
+from saftool.store import Store
 
 ESTIMATES = ("in-sample", "prompt-grouped", "leave-one-model-out")
 PROMPT_FOLDS = 5
@@ -57,7 +61,12 @@ def normalize_label(value: Any) -> str:
     return _NAMES.get(str(value or "").strip().lower(), "unknown")
 
 
-def read_labelled(paths: Sequence[str | Path], human_column: str | None = None) -> Iterator[dict[str, Any]]:
+def read_labelled(
+    paths: Sequence[str | Path], human_column: str | None = None, store: Store | None = None
+) -> Iterator[dict[str, Any]]:
+    """Labelled rows; a row with `eval_set` and `id` but no `prompt` takes its prompt (the item's
+    instruction, what judges read) and, lacking one, its `kind` from `store`'s eval set."""
+    prompts = _EvalPrompts(store or Store())
     for path in paths:
         path = Path(path)
         if not path.exists():
@@ -65,18 +74,50 @@ def read_labelled(paths: Sequence[str | Path], human_column: str | None = None) 
         if path.suffix.lower() == ".csv":
             with open(path, newline="", encoding="utf-8-sig") as fh:
                 rows = ((i + 2, row) for i, row in enumerate(csv.DictReader(fh)))
-                yield from _checked(path, rows, human_column)
+                yield from _checked(path, rows, human_column, prompts)
         else:
-            yield from _checked(path, iter_json_objects(path), human_column)
+            yield from _checked(path, iter_json_objects(path), human_column, prompts)
 
 
-def _checked(path: Path, rows, human_column: str | None) -> Iterator[dict[str, Any]]:
+class _EvalPrompts:
+    """Items of the store's eval sets by id, each set read once, when a labelled row first names it."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._sets: dict[str, dict[str, Item]] = {}
+
+    def item(self, path: Path, line: int, row: dict[str, Any]) -> Item:
+        name = str(row["eval_set"])
+        if name not in self._sets:
+            src = self.store.eval_path(name)
+            if not src.is_file():
+                raise InputError(
+                    str(path),
+                    line,
+                    "eval_set",
+                    f"names eval set {name!r}, which is not in the store {self.store.root} "
+                    f"(bring it in with `saftool data pull {name}`)",
+                )
+            self._sets[name] = {item.id: item for item in read_records(src, Item)}
+        item = self._sets[name].get(str(row["id"]))
+        if item is None:
+            raise InputError(str(path), line, "id", f"no item {row['id']!r} in eval set {name!r}")
+        return item
+
+
+def _checked(path: Path, rows, human_column: str | None, prompts: _EvalPrompts) -> Iterator[dict[str, Any]]:
     for line, row in rows:
+        if "prompt" not in row and "eval_set" in row and "id" in row:
+            item = prompts.item(path, line, row)
+            row = {**row, "prompt": item.instruction, "kind": row.get("kind") or item.kind}
         response = next((c for c in RESPONSE_COLUMNS if c in row), None)
         human = human_column or next((c for c in HUMAN_COLUMNS if c in row), None)
         if response is None or "prompt" not in row:
             raise InputError(
-                str(path), line, None, "needs a 'prompt' and a 'response' (or 'completion') column"
+                str(path),
+                line,
+                None,
+                "needs a 'prompt' (or an 'eval_set' and 'id') and a 'response' (or 'completion') column",
             )
         if human is None or human not in row:
             raise InputError(
@@ -146,14 +187,16 @@ def evaluate(
     column: str | None = None,
     human_column: str | None = None,
     estimate: str = "in-sample",
+    store: Store | None = None,
 ) -> EvalResult:
     """Agreement of `judge` (or of the labels in `column`) with the human labels in `paths`; the
-    judge's verdicts made as `estimate` says (see the module docstring)."""
+    judge's verdicts made as `estimate` says (see the module docstring). Rows that name their prompt
+    by `eval_set` and `id` find it in `store`."""
     if (judge is None) == (column is None):
         raise UsageError("score either a judge or a label column, not both")
     if estimate not in ESTIMATES:
         raise UsageError(f"--estimate must be one of {', '.join(ESTIMATES)}")
-    rows = list(read_labelled(paths, human_column))
+    rows = list(read_labelled(paths, human_column, store))
     verdicts: list[Verdict | None] = [None] * len(rows)
     if column is not None:
         if estimate != "in-sample":
@@ -175,6 +218,17 @@ def evaluate(
             verdicts[i] = verdict
         predicted = [v.label for v in verdicts]
         source = f"judge {judge.name}" + ("" if estimate == "in-sample" else f", {estimate}")
+    return scored(source, rows, predicted, verdicts, estimate)
+
+
+def scored(
+    source: str,
+    rows: list[dict[str, Any]],
+    predicted: list[str],
+    verdicts: list[Verdict | None],
+    estimate: str = "in-sample",
+) -> EvalResult:
+    """The agreement of `predicted` with the rows' human labels, binary and three-class."""
     human = [row["human"] for row in rows]
     return EvalResult(
         source,

@@ -112,7 +112,8 @@ def eval_cmd(
         ...,
         "--labels",
         "-l",
-        help="CSV or JSONL with prompt, response/completion and a human label (repeatable).",
+        help="CSV or JSONL with prompt (or eval_set and id of a store eval set), response/completion "
+        "and a human label (repeatable).",
     ),
     judge_name: str = typer.Option(
         None, "--judge", "-j", help=f"Judge to run on the answers: {JUDGE_HELP} [default: {DEFAULT_JUDGE}]."
@@ -160,11 +161,12 @@ def eval_cmd(
     from rich.table import Table
 
     from saftool import judge_profile
+    from saftool.cli import get_store
     from saftool.errors import UsageError
     from saftool.judge import judge_info
     from saftool.judge_eval import evaluate, write_errors
 
-    judge_obj = None
+    judge_obj, store = None, get_store(ctx)
     if column is not None and judge_name is not None:
         raise UsageError("--column scores labels already in the files and runs no judge; drop --judge")
     if column is None:
@@ -177,7 +179,7 @@ def eval_cmd(
         store.profile_path(profile)  # a bad name fails before the judge runs
     try:
         result = evaluate(
-            labels, judge=judge_obj, column=column, human_column=human_column, estimate=estimate
+            labels, judge=judge_obj, column=column, human_column=human_column, estimate=estimate, store=store
         )
     finally:
         if judge_obj is not None:
@@ -227,11 +229,13 @@ def eval_cmd(
 
 @app.command("fit")
 def fit_cmd(
+    ctx: typer.Context,
     labels: list[Path] = typer.Option(
         ...,
         "--labels",
         "-l",
-        help="CSV or JSONL with prompt, response/completion and a human label (repeatable).",
+        help="CSV or JSONL with prompt (or eval_set and id of a store eval set), response/completion "
+        "and a human label (repeatable).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the weights (JSON)."),
     human_column: str = typer.Option(
@@ -259,9 +263,10 @@ def fit_cmd(
 
     Example: saftool judge fit -l labelled.csv -o judge.json
     """
+    from saftool.cli import get_store
     from saftool.judges.learned import fit_files
 
-    weights = fit_files(labels, out, human_column=human_column, c=c, seed=seed)
+    weights = fit_files(labels, out, human_column=human_column, c=c, seed=seed, store=get_store(ctx))
     fit = weights["fit"]
     console.info(
         f"fitted on {fit['rows']} answers ({fit['refusals']} refusals) from {len(labels)} files; "

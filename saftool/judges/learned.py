@@ -239,13 +239,15 @@ def fit_files(
     c: float = 1.0,
     seed: int = 0,
     embedder: Embedder | None = None,
+    store=None,
 ) -> dict[str, Any]:
-    """Fit on human-labelled CSV/JSONL files (as `judge eval` reads them) and write the weights to
-    `out` (atomically). Returns the weights, whose `fit` entry records what they were fitted on."""
+    """Fit on human-labelled CSV/JSONL files (as `judge eval` reads them, prompts named by id found
+    in `store`) and write the weights to `out` (atomically). Returns the weights, whose `fit` entry
+    records what they were fitted on."""
     from saftool.io import write_json
     from saftool.judge_eval import read_labelled
 
-    rows = list(read_labelled(paths, human_column))
+    rows = list(read_labelled(paths, human_column, store))
     if not rows:
         raise UsageError("no labelled rows to fit on")
     items = [JudgeInput(r["prompt"], r["response"]) for r in rows]
