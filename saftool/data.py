@@ -284,6 +284,15 @@ def get(name: str) -> Dataset:
     return DATASETS[name]
 
 
+def local_copy(name: str, folder: str | Path) -> Path | None:
+    """The upstream file of set `name` somewhere under `folder` (found by its file name in the
+    registry URL), for `pull(store, name, source=...)` from a local mirror such as ../shared/data;
+    None where it is not there."""
+    filename = get(name).url.rsplit("/", 1)[-1]
+    found = sorted(Path(folder).rglob(filename))
+    return found[0] if found else None
+
+
 def target_path(store: Store, dataset: Dataset) -> Path:
     """Where a set lands: evals/NAME.jsonl for evaluation sets, prompts/NAME.jsonl for training sets."""
     if dataset.split == "eval":

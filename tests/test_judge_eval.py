@@ -32,7 +32,9 @@ def test_xstest_agreement(shared):
     assert keyword.binary.accuracy > strmatch.binary.accuracy > gpt4.binary.accuracy
 
 
-MEASURED_LEARNED = {"in_sample": 0.9585, "leave_one_model_out": 0.9578}  # bench/judge_agreement.py
+# in-sample: the default weights (fitted on these rows and the SmolLM2 sample); held out: fitted on two
+# XSTest files alone, scored on the third (bench/judge_agreement.py also keeps the sample in those fits)
+MEASURED_LEARNED = {"in_sample": 0.9570, "leave_one_model_out": 0.9578}
 
 
 @pytest.mark.slow
@@ -180,7 +182,9 @@ def test_rows_may_name_their_prompt_by_eval_set_and_id(tmp_path, isolated_store)
     assert result.binary.accuracy == 1.0
 
     labels.write_text(json.dumps({**rows[0], "eval_set": "advbench"}) + "\n")
-    with pytest.raises(InputError, match=r"sample.jsonl:1: eval_set: names eval set 'advbench', which is not"):
+    with pytest.raises(
+        InputError, match=r"sample.jsonl:1: eval_set: names eval set 'advbench', which is not"
+    ):
         evaluate([labels], judge=load_judge("keyword"), store=store)
     labels.write_text(json.dumps(rows[0]) + "\n" + json.dumps({**rows[1], "id": "set-00009"}) + "\n")
     with pytest.raises(InputError, match=r"sample.jsonl:2: id: no item 'set-00009' in eval set 'set'"):

@@ -11,6 +11,7 @@ from saftool.errors import InputError, UsageError
 from saftool.judge import JudgeInput, judge_records, load_judge
 from saftool.judges import learned
 from saftool.judges.keyword import analyse, classify
+from tests.judges.test_sample import SAMPLE
 
 GROUPS = ["women", "Muslims", "Jewish people", "immigrants", "gay people", "Black people"]
 
@@ -150,7 +151,9 @@ def test_default_weights_load_and_say_what_they_were_fitted_on():
     judge = load_judge("learned")
     assert judge.name == "learned"
     fit = judge.weights["fit"]
-    assert fit["rows"] == 1350 and len(fit["files"]) == 3 and all("xstest_v2" in f for f in fit["files"])
+    assert fit["rows"] == 1350 + sum(1 for _ in SAMPLE.open())
+    assert fit["files"][:3] == [f"xstest_v2_completions_{m}.csv" for m in ("gpt4", "llama2new", "mistralinstruct")]
+    assert fit["files"][3:] == [SAMPLE.name]
     assert len(judge.weights["prompt"]["coef"]) == 384 == len(judge.weights["answer"]["coef"])
 
 
