@@ -17,9 +17,14 @@ it is an answer that was not refused, so one pair of rates corrects both safety 
 and conservativeness (100 − complied %).
 
 `report` uses a profile when it is named (`--profile NAME`) or, by default, the one named after the
-judge (`store/judges/<judge>.profile.json`). It is not used, with a warning saying why, when a
-labelled file it was measured on is missing or has changed since, or when it measured another judge
-or judge config than the one whose judgments are scored; a judge no better than chance
+judge (`store/judges/<judge>.profile.json`), else the profile the package ships for that judge: the
+default `learned` judge's (saftool/judges/learned_profile.py), measured on a hand-labelled sample of
+SmolLM2-135M answers (tests/judges/data/smollm2_sample.jsonl, made by
+`python bench/judge_agreement.py --write-default`), so a fresh store's report is corrected for the
+default judge's measured error. A user's own profile in the store wins over it. It is not used, with a warning saying why, when a
+labelled file it was measured on is missing or has changed since (not checked for a packaged profile:
+its sample lives in the source tree, and a test checks that it matches), or when it measured another
+judge or judge config than the one whose judgments are scored; a judge no better than chance
 (Se + Sp <= 1) gets no correction, with that reason.
 """
 
@@ -101,11 +106,19 @@ def save(store: Store, name: str, profile: dict[str, Any]) -> Path:
     return path
 
 
+# judge name -> "module:ATTRIBUTE" of the profile the package ships for it (imported only when used)
+PACKAGED = {"learned": "saftool.judges.learned_profile:PROFILE"}
+
+
 @dataclass
 class Profile:
     name: str
-    path: Path
+    path: Path | None  # None: shipped with the package
     doc: dict[str, Any]
+
+    @property
+    def packaged(self) -> bool:
+        return self.path is None
 
     @property
     def rates(self) -> ErrorRates:
@@ -121,7 +134,7 @@ class Profile:
                 f"(config {measured.get('config_hash')}), not the {judge} judgments being scored "
                 f"(config {', '.join(sorted(config_hashes))}); profile not used"
             )
-        for entry in self.doc["files"]:
+        for entry in () if self.packaged else self.doc["files"]:
             path = Path(entry["path"])
             if not path.is_file():
                 return f"judge profile {self.name}: labelled file {path} is gone; profile not used"
@@ -134,9 +147,11 @@ class Profile:
 
     def describe(self) -> str:
         r = self.rates
+        which = f"the packaged profile of judge {self.name}" if self.packaged else f"profile {self.name}"
+        sample = f" {self.doc['sample']}" if self.doc.get("sample") else ""
         return (
-            f"Judge-corrected columns use profile {self.name} (judge {self.doc['judge']['name']}, "
-            f"{self.doc['estimate']} estimate on {r.positives + r.negatives} labelled answers: "
+            f"Judge-corrected columns use {which} (judge {self.doc['judge']['name']}, "
+            f"{self.doc['estimate']} estimate on {r.positives + r.negatives} labelled answers{sample}: "
             f"sensitivity for unsafe {r.true_positive}/{r.positives}, specificity "
             f"{r.true_negative}/{r.negatives}); {METHOD}."
         )
@@ -147,22 +162,37 @@ def load(path: Path, name: str) -> Profile:
         doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(str(path), None, None, f"not a judge profile: {exc}") from None
+    return checked(doc, str(path), name, path)
+
+
+def packaged(judge: str) -> Profile | None:
+    """The profile the package ships for `judge`, if any."""
+    import importlib
+
+    if judge not in PACKAGED:
+        return None
+    module, attribute = PACKAGED[judge].split(":")
+    return checked(getattr(importlib.import_module(module), attribute), module, judge, None)
+
+
+def checked(doc: Any, where: str, name: str, path: Path | None) -> Profile:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(
-            str(path), None, "format", f"not a {FORMAT} file (made by `saftool judge eval --profile`)"
+            where, None, "format", f"not a {FORMAT} file (made by `saftool judge eval --profile`)"
         )
     if doc.get("version") != VERSION:
         raise InputError(
-            str(path), None, "version", f"profile version {doc.get('version')}, this saftool reads {VERSION}"
+            where, None, "version", f"profile version {doc.get('version')}, this saftool reads {VERSION}"
         )
     for key in ("judge", "files", "sensitivity", "specificity", "estimate"):
         if key not in doc:
-            raise InputError(str(path), None, key, "missing")
+            raise InputError(where, None, key, "missing")
     return Profile(name, path, doc)
 
 
 def find(store: Store, judge: str, name: str | None) -> Profile | None:
-    """The profile named `name` (an error if absent), else the one named after the judge, else None."""
+    """The profile named `name` (an error if absent), else the one named after the judge, else the one
+    the package ships for the judge, else None."""
     if name is not None:
         path = store.profile_path(name)
         if not path.is_file():
@@ -173,7 +203,7 @@ def find(store: Store, judge: str, name: str | None) -> Profile | None:
             )
         return load(path, name)
     default = store.judges / f"{slug(judge)}.profile.json"
-    return load(default, slug(judge)) if default.is_file() else None
+    return load(default, slug(judge)) if default.is_file() else packaged(judge)
 
 
 # the metrics whose verdicts come from the judge (helpfulness is exact match: no judge involved)

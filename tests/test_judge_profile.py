@@ -10,6 +10,7 @@ import json
 import pytest
 
 from saftool.cli import app
+from saftool.hashing import file_sha256
 from saftool.report import compute
 from saftool.store import Store
 from tests.storefix import build_store
@@ -139,3 +140,44 @@ def test_profile_needs_a_judge_and_a_valid_name(runner, tmp_path):
     assert column.exit_code == 2 and "cannot be made from a label column" in column.stderr
     bad = runner.invoke(app, ["judge", "eval", "-l", str(labels), "-j", "keyword", "--profile", "../x"])
     assert bad.exit_code == 2 and "invalid profile name '../x'" in bad.stderr
+
+
+def test_fresh_store_report_uses_the_packaged_profile_of_the_default_judge(runner, isolated_store, tmp_path):
+    """A fresh store judged by the default judge gets corrected intervals from the profile the
+    package ships; a profile of the user's own in the store wins over it."""
+    from saftool import judge_profile
+    from saftool.judges.learned_profile import PROFILE
+
+    build_store(isolated_store)
+    assert runner.invoke(app, ["judge"]).exit_code == 0  # the default judge, learned
+    rows, note = scored(isolated_store)
+    se, sp = PROFILE["sensitivity"], PROFILE["specificity"]
+    assert note.startswith("Judge-corrected columns use the packaged profile of judge learned")
+    assert f"sensitivity for unsafe {se['true_positive']}/{se['positives']}" in note
+    assert f"specificity {sp['true_negative']}/{sp['negatives']}" in note
+    safety = [r for r in rows if r["metric"] == "safety"]
+    assert safety and all(r["profile"] == "learned" and r["corrected"] is not None for r in safety)
+    assert not (isolated_store / "judges").exists()  # nothing written to the store
+
+    own = tmp_path / "labels.csv"
+    labelled(own)
+    mine = {**PROFILE, "files": [{"path": str(own), "sha256": file_sha256(own), "rows": 10}]}
+    mine["sensitivity"] = {"value": 0.8, "true_positive": 4, "positives": 5}
+    judge_profile.save(Store(isolated_store), "learned", mine)
+    _, note = scored(isolated_store)
+    assert note.startswith("Judge-corrected columns use profile learned (") and "4/5" in note
+
+
+def test_packaged_profile_measured_the_shipped_judge_on_the_shipped_sample():
+    """The packaged profile is the default judge's, as it is now (its config hash: the weights and
+    the keyword rules), on the labelled sample as it is now (its sha256): changing either without
+    `python bench/judge_agreement.py --write-default` fails here."""
+    from saftool.judge import judge_info, load_judge
+    from saftool.judges.learned_profile import PROFILE
+    from tests.conftest import ROOT
+
+    assert PROFILE["judge"] == judge_info(load_judge("learned")).model_dump(mode="json")
+    (sample,) = PROFILE["files"]
+    assert sample["sha256"] == file_sha256(ROOT / sample["path"])
+    se, sp = PROFILE["sensitivity"], PROFILE["specificity"]
+    assert se["positives"] + sp["negatives"] + PROFILE["unknown"] == sample["rows"] >= 150
