@@ -97,7 +97,9 @@ class TrainConfig(BaseModel):
         default=True, description="Batch examples of similar length together (less padding)."
     )
     gradient_checkpointing: bool | None = Field(default=None, description="null: on where a GPU trains.")
-    bf16: bool | None = Field(default=None, description="null: on where the GPU supports bf16.")
+    bf16: bool | None = Field(
+        default=None, description="null: on where the GPU supports bf16, and for a base model on a bf16-capable CPU."
+    )
     device: Device = Field(default="auto", description="auto (a GPU if visible), cpu, or cuda (an error without one).")
     save_steps: int = Field(default=100, ge=1, description="Optimizer steps between resumable checkpoints.")
     logging_steps: int = Field(default=10, ge=1, description="Optimizer steps between loss-curve points.")

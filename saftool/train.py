@@ -464,10 +464,9 @@ def make_trainer(
     tokenizer=None,
 ):
     """The SFTTrainer of a run, its base loaded as the method wants (tests build one directly)."""
-    import torch
     from trl import SFTConfig, SFTTrainer
 
-    bf16 = config.bf16 if config.bf16 is not None else bool(use_cuda and torch.cuda.is_bf16_supported())
+    bf16 = config.bf16 if config.bf16 is not None else default_bf16(config, use_cuda)
     checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else use_cuda
     tokenizer = tokenizer or _load_tokenizer(config, base_path)
     # the arguments come before the model: under `accelerate launch` with DeepSpeed their
@@ -511,11 +510,9 @@ def make_trainer(
     )
     model = _load_model(config, base_path, use_cuda, bf16, sharding)
     peft_config = lora_config(config) if config.method != "full" else None
-    # the lean loss calls the model's own modules, which a DistributedDataParallel wrapper would bypass
-    lean = (
-        config.base_model is None and not use_cuda and config.method == "full" and not config.padding_free
-        and processes == 1
-    )
+    # the lean loss calls the model's own modules, which a DistributedDataParallel wrapper would bypass;
+    # 4-bit bases keep TRL's path
+    lean = not use_cuda and config.method != "qlora" and not config.padding_free and processes == 1
     trainer_cls = _lean_trainer_class(SFTTrainer) if lean else SFTTrainer
     trainer = trainer_cls(
         model=model,
@@ -532,8 +529,22 @@ def make_trainer(
     return trainer
 
 
+def default_bf16(config: TrainConfig, use_cuda: bool) -> bool:
+    """bf16 autocast where the hardware multiplies bf16: a GPU that supports it, or, for a --base-model,
+    a CPU with AMX-BF16 or AVX512-BF16 (a LoRA step on SmolLM2-135M: 440-560 tokens/s against 300-330
+    in float32, ../shared/NOTES.md). The tool-built tiny models stay in float32, where per-op dispatch,
+    not arithmetic, takes the time."""
+    import torch
+
+    if use_cuda:
+        return torch.cuda.is_bf16_supported()
+    from saftool.devices import cpu_has_bf16
+
+    return config.base_model is not None and cpu_has_bf16()
+
+
 class _RowPackingCollator:
-    """Batches of the tool-built CPU presets without padding waste: the batch's examples (the same
+    """Batches of one-process CPU runs without padding waste: the batch's examples (the same
     examples TRL's collator would batch, so a step means the same thing) go first-fit-decreasing into
     rows of up to `row_length` tokens, with position ids restarting at each example and no attention
     mask, so transformers builds a block-diagonal causal mask and no example attends to another.
@@ -582,13 +593,14 @@ class _RowPackingCollator:
 
 
 def _lean_trainer_class(base):
-    """SFTTrainer for one-process CPU runs of a tool-built model, without TRL's per-step extras.
+    """SFTTrainer for one-process CPU runs (full or LoRA), without TRL's per-step extras.
 
     TRL's loss goes through its chunked log-prob head, which off Triton devices scores every position
     (prompt and padding too) and also computes entropy and top-1 accuracy for its metrics, each read
     back with `.item()` on every step. This one projects only the answer positions (labels != -100)
     through the LM head: the same loss, normalised the same way (by `num_items_in_batch`, the
-    answer tokens of the optimizer step), with a quarter of the head's work.
+    answer tokens of the optimizer step), with a quarter of the head's work on the tiny mix; on a
+    real model's 49,152-token vocabulary the head is a fifth of the whole model's arithmetic.
     """
     import torch
     import torch.nn.functional as F
@@ -596,7 +608,9 @@ def _lean_trainer_class(base):
     class LeanSFTTrainer(base):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
-            hidden = model.base_model(**inputs, use_cache=False).last_hidden_state[:, :-1]
+            # the decoder stack under the LM head (a PEFT model's LoRA layers sit inside it)
+            causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+            hidden = causal_lm.base_model(**inputs, use_cache=False).last_hidden_state[:, :-1]
             targets = labels[:, 1:]
             mask = targets != -100
             logits = model.get_output_embeddings()(hidden[mask])

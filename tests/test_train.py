@@ -428,3 +428,39 @@ def test_chat_lora_run_records_template_processes_and_global_batch(store, chat_b
     run = train("m", config, store=store)
     assert (run.template, run.system, run.processes, run.global_batch, run.method) == ("chat", "Be safe.", 1, 8, "lora")
     assert (store.model_dir("m") / "adapter_model.safetensors").is_file()
+
+
+def test_lean_lora_loss_equals_the_models_own(smoke_base, tmp_path):
+    """One-process CPU LoRA takes the lean path: examples packed into rows, the LM head on answer tokens
+    only. Its loss equals the model's own (every position scored) on TRL's padded batch of the same examples."""
+    import torch
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from saftool.train import make_trainer
+
+    config = resolve_config(
+        "smoke", method="lora", base_model=str(smoke_base), lora_target_modules=("q_proj", "v_proj"),
+        lora_dropout=0.0, bf16=False,
+    )
+    trainer = make_trainer(config, mix_items()[:40], str(smoke_base), tmp_path / "ckpt", False, 1, 1)
+    assert type(trainer).__name__ == "LeanSFTTrainer"
+    examples = [trainer.train_dataset[i] for i in range(8)]
+    padded = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)(examples)
+    packed = trainer.data_collator(examples)
+    assert packed["input_ids"].shape[0] < 8  # rows hold several examples
+    with torch.no_grad():
+        lean = trainer.compute_loss(trainer.model, dict(packed))
+        reference = trainer.model(**padded).loss
+    assert torch.allclose(lean, reference, atol=1e-5), (lean, reference)
+
+
+def test_bf16_autocast_default(monkeypatch):
+    """bf16 by default on a CPU with bf16 hardware for a base model, never for the tool-built tiny ones."""
+    from saftool import devices
+    from saftool.train import default_bf16
+
+    real = resolve_config(None, base_model="some/base")
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    assert default_bf16(real, use_cuda=False) and not default_bf16(resolve_config("tiny"), use_cuda=False)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    assert not default_bf16(real, use_cuda=False)
