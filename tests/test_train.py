@@ -398,7 +398,8 @@ def test_bad_real_model_settings_fail_before_weights_load(store, chat_base, plai
 
 def test_chat_template_loss_covers_exactly_the_assistant_tokens(chat_base, tmp_path):
     """TRL renders each example with the tokenizer's own (Llama-3) template; the labels keep the
-    assistant's answer and its <|eot_id|>, never the system, user or header tokens."""
+    assistant's answer and its <|eot_id|>, never the system, user or header tokens. On the CPU the lean
+    collator packs several examples to a row: each is read back from where its position ids restart."""
     from saftool.train import check_base_model, make_trainer
 
     config = resolve_config(base_model=str(chat_base), device="cpu", template="chat", system="Be brief.", effective_batch=4)
@@ -414,11 +415,16 @@ def test_chat_template_loss_covers_exactly_the_assistant_tokens(chat_base, tmp_p
         expected.add(full[len(prompt) :])
     seen = set()
     for batch in trainer.get_train_dataloader():
-        for ids, labels in zip(batch["input_ids"], batch["labels"]):
-            answer = tokenizer.decode(ids[labels != -100])
-            prompt = tokenizer.decode(ids[(labels == -100) & (ids != tokenizer.pad_token_id)])
-            assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and "Be brief." in prompt
-            seen.add(answer)
+        for row_ids, row_labels, pos in zip(batch["input_ids"], batch["labels"], batch["position_ids"]):
+            starts = [*(pos == 0).nonzero().flatten().tolist(), len(row_ids)]
+            for a, b in zip(starts, starts[1:]):
+                ids, labels = row_ids[a:b], row_labels[a:b]
+                if bool((ids == tokenizer.pad_token_id).all()):
+                    continue  # the row's padding
+                answer = tokenizer.decode(ids[labels != -100])
+                prompt = tokenizer.decode(ids[(labels == -100) & (ids != tokenizer.pad_token_id)])
+                assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and "Be brief." in prompt
+                seen.add(answer)
     assert seen == expected and all(a.endswith("<|eot_id|>") for a in seen)
 
 
