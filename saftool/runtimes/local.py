@@ -30,9 +30,9 @@ def local_dtype(use_cuda: bool, requested: str = "auto", config=None):
 
     `auto` is bf16 on a GPU that has it. On a CPU with bf16 matrix hardware (`devices.cpu_has_bf16`)
     it is bf16 for models of hidden size `CPU_BF16_MIN_HIDDEN` and up, whose matmuls dominate: on
-    SmolLM2-135M (hidden 576, AMX) greedy answers came 1.7x faster than in float32 (46 against 27
-    tokens/s, one thread on the shared 2-core box), and 14 of 32 100-token answers changed, after
-    their first 15 words (median; bench/infer_generate.py). The tool-built tiny models (hidden 128)
+    SmolLM2-135M (hidden 576, AMX) greedy answers to 32 of the study's prompts came 2.1x faster than
+    in float32 (156 against 75 tokens/s, one thread, load average 3-4), and 22 of the 32 100-token
+    answers changed, after their first 19 words (median; 0 to 75; bench/infer_generate.py). The tool-built tiny models (hidden 128)
     stay in float32, where per-op dispatch, not arithmetic, takes the time and their answers stay
     what they were. Anything else is float32; `float32` and `bfloat16` force one.
     """
