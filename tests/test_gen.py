@@ -127,7 +127,7 @@ def test_too_many_prompts_is_a_usage_error():
         ("style", "rude", "unknown style 'rude'; choose one of: noreason, short, long"),
         ("backend", "magic", "unknown generator backend 'magic'; choose one of: template, openai"),
         ("split", "test", "unknown split 'test'; choose one of: train, eval"),
-        ("kind", "spicy", "unknown kind 'spicy'; choose one of: harmful, benign, looks-unsafe"),
+        ("kind", "spicy", "unknown kind 'spicy'; choose one of: harmful, benign, looks-unsafe, instructions"),
     ],
 )
 def test_unknown_choices_list_the_valid_ones(field, value, message):
