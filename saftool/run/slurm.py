@@ -46,7 +46,7 @@ from saftool.run.executor import (
     store_unseen,
     submission_path,
 )
-from saftool.run.plan import STAGE_KINDS, RunConfig, Stage, StageResources, plan
+from saftool.run.plan import RunConfig, Stage, StageResources, plan
 from saftool.store import Store
 
 POLL_SECONDS = 2.0
@@ -232,9 +232,12 @@ class SlurmExecutor(Executor):
         )
 
     def _test_requests(self) -> None:
-        """`sbatch --test-only` for each distinct request: SLURM's own refusal, before anything is written or queued."""
+        """`sbatch --test-only` for each distinct request: SLURM's own refusal, before anything is written or queued.
+
+        Only the kinds the grid has, in plan order: a grid of tool-built models has no `model` (pull) stage,
+        and a refusal must name stages that would have run."""
         seen: set[tuple[str, ...]] = set()
-        for kind in STAGE_KINDS:
+        for kind in dict.fromkeys(stage.kind for stage in plan(self.config, self.store)):
             options = tuple(request_options(self.config, self.config.stage_resources(kind)))
             if options in seen:
                 continue

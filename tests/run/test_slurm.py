@@ -149,7 +149,8 @@ def test_cancel_leaves_no_job_queued(slurm_grid):
 def _refused(runner, tmp_path, monkeypatch, toml_extra: str):
     monkeypatch.chdir(tmp_path)
     config = grids.write_config(tmp_path)
-    config.write_text(config.read_text().replace('output = "report"\n', f'output = "report"\n{toml_extra}'))
+    # appended: a table placed among the top-level keys would swallow the ones after it (evals)
+    config.write_text(config.read_text() + toml_extra)
     result = runner.invoke(app, ["run", str(config), "--executor", "slurm"])
     assert result.exit_code == 2, result.output
     assert not (tmp_path / "store" / "runs").exists()  # nothing written, nothing submitted
