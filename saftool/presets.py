@@ -187,24 +187,25 @@ PRESETS: dict[str, TrainConfig] = {
     "llama3-8b-instruct-lora": TrainConfig(
         **_META_LORA, base_model="meta-llama/Meta-Llama-3-8B-Instruct", device="cuda"
     ),
+    # the study's LoRA (r 8, alpha 16, dropout 0.05, cutoff 256) with what a 135M model on a CPU grid
+    # changes: every linear layer, a higher rate, 2 epochs of small batches, a warm-up fraction
     "smollm2-135m-lora": TrainConfig(
-        base_model=SMOLLM2,
-        method="lora",
-        epochs=2.0,
-        lr=1e-3,
-        warmup_steps=0.05,
-        batch_size=8,
-        effective_batch=16,
-        max_length=256,
-        lora_r=8,
-        lora_alpha=16,
-        lora_dropout=0.05,
-        lora_target_modules=("all-linear",),
-        # SmolLM2-135M-Instruct was tuned in its chat template, and its own answers are the base set:
-        # asked in Alpaca's, its answers to the built-in instructions with an input were mostly "The
-        # answer to this question is:" and nothing more; asked in chat, it answered them
-        template="chat",
-        save_steps=50,
+        **dict(
+            _STUDY_LORA,
+            base_model=SMOLLM2,
+            method="lora",
+            epochs=2.0,
+            lr=1e-3,
+            warmup_steps=0.05,
+            batch_size=8,
+            effective_batch=16,
+            lora_target_modules=("all-linear",),
+            group_by_length=True,
+            # SmolLM2-135M-Instruct was tuned in its chat template, and its own answers are the base set:
+            # asked in Alpaca's, its answers to the built-in instructions with an input were mostly "The
+            # answer to this question is:" and nothing more; asked in chat, it answered them
+            template="chat",
+        )
     ),
     "tiny": TrainConfig(
         # vocab 2048: on the 2,950-example bench mix BPE runs out of merges at ~1,900, so a word is
