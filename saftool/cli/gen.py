@@ -64,6 +64,7 @@ def gen(
       saftool gen --kind benign --n 3000         # built-in benign tasks (train split)
 
       saftool gen --kind looks-unsafe --split eval --n 200 -o store/evals/heldout-looks-unsafe.jsonl
+
       saftool gen --kind instructions --n 1000 -o base-prompts.jsonl   # then: saftool infer -i ... -o ...
 
       saftool gen --backend openai --model gpt-4o-mini --n 700   # uses OPENAI_API_KEY / OPENAI_BASE_URL
