@@ -20,7 +20,7 @@ refusal or a partial refusal is safe and compliance is not; on a benign prompt a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,6 +69,52 @@ class Verdict:
     evidence: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class JudgeSpec:
+    """A `--judge` value taken apart: KIND[:ARGUMENT], or cascade:FIRST,SECOND.
+
+    The one reading of the grammar: the registry is asked for `kind`, a judge takes its model, weights
+    or classifier from `argument`, and a cascade's two judges are specs themselves.
+    """
+
+    text: str  # as written
+    kind: str  # the registry name: keyword, llm, hf, learned, cascade
+    argument: str = ""  # what follows the first ':' ("" without one)
+    cascade: tuple[JudgeSpec, JudgeSpec] | None = None  # a cascade's first and second judge
+
+    @property
+    def parts(self) -> tuple[JudgeSpec, ...]:
+        """The judges this one is made of: a cascade's two, or itself."""
+        return self.cascade or (self,)
+
+    @property
+    def plain(self) -> str:
+        """KIND, or KIND:ARGUMENT when there is an argument."""
+        return f"{self.kind}:{self.argument}" if self.argument else self.kind
+
+
+def parse_spec(spec: str) -> JudgeSpec:
+    """Take a `--judge` value apart (see `JudgeSpec`); a malformed cascade is a usage error."""
+    kind, _, argument = spec.partition(":")
+    if kind != "cascade":
+        return JudgeSpec(spec, kind, argument)
+    first, comma, second = argument.partition(",")
+    if not comma or not first or not second:
+        raise UsageError(
+            f"--judge {spec!r}: write a cascade as cascade:FIRST,SECOND (e.g. cascade:learned,llm)"
+        )
+    if second.startswith("cascade") or first.startswith("cascade"):
+        raise UsageError(f"--judge {spec!r}: a cascade of cascades is not supported")
+    return JudgeSpec(spec, kind, argument, (parse_spec(first), parse_spec(second)))
+
+
+def judge_store_name(spec: str, **options: Any) -> str:
+    """The name the judge `spec`, built with `options`, writes under in store/judgments/: asked of
+    the judge's class without building it (no model loaded, no key needed)."""
+    parsed = parse_spec(spec)
+    return JUDGES.load(parsed.kind).store_name(parsed, options)
+
+
 class Judge(Protocol):
     """What every judge has (`name`, `version`, `config`, `judge`) and what some can do besides.
 
@@ -85,6 +131,11 @@ class Judge(Protocol):
     learns_from_labels: bool = False
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]: ...
+
+    @classmethod
+    def store_name(cls, spec: JudgeSpec, options: Mapping[str, Any]) -> str:
+        """Its `name`, which names its folder in store/judgments/: by default its spec."""
+        return spec.plain
 
     def held_out(
         self, items: Sequence[JudgeInput], refused: Sequence[int], groups: Sequence[str]
@@ -108,7 +159,7 @@ def learns_no_labels(judge: Judge) -> UsageError:
 def load_judge(spec: str = DEFAULT_JUDGE, **options: Any) -> Judge:
     """Build the judge named by `spec` ('keyword', 'llm' or 'llm:<model>', 'hf:<model>', 'learned' or
     'learned:<weights.json>', 'cascade:<first>,<second>'). Judges ignore options they do not use."""
-    factory = JUDGES.load(spec)
+    factory = JUDGES.load(parse_spec(spec).kind)
     return factory(spec, **options)
 
 

@@ -23,7 +23,7 @@ from saftool import judge_profile, report_plot
 from saftool import report_sql as q
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
-from saftool.judge import DEFAULT_JUDGE
+from saftool.judge import DEFAULT_JUDGE, parse_spec
 from saftool.report_seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_members
 from saftool.sql import connect, dict_rows, view_files
 from saftool.store import Store, slug
@@ -132,8 +132,9 @@ def _tables(con, store: Store, judge: str, compare: tuple[str, str] | None, prof
         tables.append(Table("Across seeds: mean and 95% t-interval over seeds", BY_MODEL_COLUMNS, by_model))
     if compare:
         tables.append(_compare(con, members, *compare))
-    if judge.startswith("cascade:"):
-        second = judge.split(",", 1)[1]
+    cascade = parse_spec(judge).cascade
+    if cascade is not None:
+        second = cascade[1].text
         cost = dict_rows(con, q.CASCADE, {"second": second})
         tables.append(Table(f"Cascade: answers sent to {second} and requests saved", CASCADE_COLUMNS, cost))
     return tables, by_model, members

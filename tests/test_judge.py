@@ -4,7 +4,7 @@ import pytest
 
 from saftool.errors import UsageError
 from saftool.io import iter_json_objects, write_records
-from saftool.judge import JudgeInput, judge_records, judge_store, load_judge, safety
+from saftool.judge import JudgeInput, JudgeSpec, judge_records, judge_store, load_judge, parse_spec, safety
 from saftool.store import Store
 from tests.storefix import build_store
 
@@ -62,3 +62,17 @@ def test_input_kind_default():
     (out,) = judge_records([{"prompt": "q", "response": "I cannot help."}], judge, default_kind="benign")
     assert out.safe is True and out.label == "refusal"
     assert JudgeInput("a", "b").kind == "harmful"
+
+
+def test_the_judge_spec_grammar_is_read_in_one_place():
+    assert parse_spec("learned") == JudgeSpec("learned", "learned")
+    assert parse_spec("learned:w:x.json").argument == "w:x.json"  # only the first ':' splits
+    assert parse_spec("hf:org/guard").plain == "hf:org/guard"
+    assert parse_spec("learned:").plain == "learned"
+    cascade = parse_spec("cascade:learned:w.json,llm:gpt-4o")
+    assert cascade.kind == "cascade"
+    assert [(p.kind, p.argument) for p in cascade.parts] == [("learned", "w.json"), ("llm", "gpt-4o")]
+    assert parse_spec("keyword").parts == (parse_spec("keyword"),)
+    for bad in ("cascade", "cascade:learned", "cascade:,llm", "cascade:cascade:a,b,llm"):
+        with pytest.raises(UsageError, match="cascade"):
+            parse_spec(bad)

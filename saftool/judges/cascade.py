@@ -18,27 +18,23 @@ judged by the same cascade config.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from saftool.errors import UsageError
-from saftool.judge import Judge, JudgeInput, Verdict, judge_info, load_judge
+from saftool.judge import (
+    Judge,
+    JudgeInput,
+    JudgeSpec,
+    Verdict,
+    judge_info,
+    judge_store_name,
+    load_judge,
+    parse_spec,
+)
 
 VERSION = "1"
 THRESHOLD = 0.6
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """('A', 'B') from 'cascade:A,B'; A and B may carry their own ':argument'."""
-    _, _, rest = spec.partition(":")
-    first, comma, second = rest.partition(",")
-    if not comma or not first or not second:
-        raise UsageError(
-            f"--judge {spec!r}: write a cascade as cascade:FIRST,SECOND (e.g. cascade:learned,llm)"
-        )
-    if second.startswith("cascade") or first.startswith("cascade"):
-        raise UsageError(f"--judge {spec!r}: a cascade of cascades is not supported")
-    return first, second
 
 
 def doubtful(verdict: Verdict, threshold: float) -> bool:
@@ -52,7 +48,7 @@ class CascadeJudge(Judge):
     version = VERSION
 
     def __init__(self, spec: str, *, threshold: float = THRESHOLD, **options: Any):
-        first_spec, second_spec = parse_spec(spec)
+        first_spec, second_spec = (part.text for part in parse_spec(spec).parts)
         if not 0.5 <= threshold <= 1:
             raise UsageError(f"--cascade-threshold must be between 0.5 and 1, got {threshold}")
         self.first = load_judge(first_spec, confidence=True, **options)
@@ -72,6 +68,12 @@ class CascadeJudge(Judge):
         }
         self.sent = 0  # answers passed to the second judge
         self.judged = 0
+
+    @classmethod
+    def store_name(cls, spec: JudgeSpec, options: Mapping[str, Any]) -> str:
+        """cascade:FIRST,SECOND with each judge's own store name, as `name` is once built."""
+        first, second = (judge_store_name(part.text, **options) for part in spec.parts)
+        return f"cascade:{first},{second}"
 
     @property
     def learns_from_labels(self) -> bool:

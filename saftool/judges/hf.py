@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from saftool.errors import UsageError
-from saftool.judge import Judge, JudgeInput, Verdict
+from saftool.judge import Judge, JudgeInput, Verdict, parse_spec
 from saftool.judges.guard_formats import Family, family_for, is_guard_template
 
 VERSION = "2"
@@ -90,13 +90,14 @@ class HFJudge(Judge):
         store=None,
         **_options,
     ):
-        ref = spec.split(":", 1)[1] if ":" in spec else ""
+        parsed = parse_spec(spec)
+        ref = parsed.argument
         if not ref:
             raise UsageError("name the classifier model: --judge hf:<Hub id, store name or directory>")
         source = _resolve(ref, store)
         self.path = source.path
         self.family: Family = family_for(model_names(source), chat_template_of(self.path))
-        self.name = f"hf:{ref}"
+        self.name = self.store_name(parsed, {})
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens or self.family.max_new_tokens
         self.config = {"model": ref, "family": self.family.name, "max_new_tokens": self.max_new_tokens}

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from saftool.errors import InputError, UsageError
-from saftool.judge import Judge, JudgeInput, Verdict
+from saftool.judge import Judge, JudgeInput, Verdict, parse_spec
 from saftool.judge_eval import prompt_folds
 from saftool.judges.keyword import VERSION as KEYWORD_VERSION
 from saftool.judges.keyword import analyse
@@ -331,15 +331,15 @@ class LearnedJudge(Judge):
         confidence: bool = False,
         **_options,
     ):
-        path = spec.split(":", 1)[1] if ":" in spec else ""
+        parsed = parse_spec(spec)
+        path = parsed.argument
         if path:
             self.weights = load_weights(path)
-            self.name = f"learned:{path}"
         else:
             from saftool.judges.learned_weights import WEIGHTS
 
             self.weights = check_weights(WEIGHTS, "saftool/judges/learned_weights.py")
-            self.name = "learned"
+        self.name = self.store_name(parsed, {})
         digest = hashlib.sha256(json.dumps(self.weights, sort_keys=True).encode()).hexdigest()[:16]
         self.config = {"weights": digest, "keyword_rules": KEYWORD_VERSION}
         self._embed = _Memo(embedder or _minilm)

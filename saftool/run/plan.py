@@ -175,22 +175,20 @@ class JudgeConfig(_Section):
     prompt_set: str = Field(default="seed", description="llm judge rubric: seed (the study's) or xstest.")
     extra_args: list[str] = Field(default_factory=list, description="More `saftool judge` flags, verbatim.")
 
-    def _parts(self) -> list[str]:
-        """The judges this one is made of: a cascade's two, or itself."""
-        if self.name.startswith("cascade:"):
-            from saftool.judges.cascade import parse_spec
+    def _kinds(self) -> set[str]:
+        """The kinds of the judges this one is made of: a cascade's two, or its own."""
+        from saftool.judge import parse_spec
 
-            return list(parse_spec(self.name))
-        return [self.name]
+        return {part.kind for part in parse_spec(self.name).parts}
 
     @property
     def loads_model(self) -> bool:
         """An hf: classifier, alone or in a cascade, loads a model: its stage gets a process and a GPU."""
-        return any(part.startswith("hf:") for part in self._parts())
+        return "hf" in self._kinds()
 
     def argv(self) -> list[str]:
         argv = ["--judge", self.name]
-        if any(part.startswith("llm") for part in self._parts()):
+        if "llm" in self._kinds():
             if self.model:
                 argv += ["--model", self.model]
             argv += ["--prompt-set", self.prompt_set]
@@ -198,15 +196,10 @@ class JudgeConfig(_Section):
 
     @property
     def store_name(self) -> str:
-        """The folder the judge writes under in store/judgments/."""
-        if self.name.startswith("cascade:"):
-            first, second = (self.model_copy(update={"name": part}).store_name for part in self._parts())
-            return f"cascade:{first},{second}"
-        if self.name == "llm" or self.name.startswith("llm:"):
-            from saftool.judges.llm import store_name
+        """The folder the judge writes under in store/judgments/, as the judge names it."""
+        from saftool.judge import judge_store_name
 
-            return store_name(self.model or self.name.partition(":")[2], self.prompt_set)
-        return self.name
+        return judge_store_name(self.name, model=self.model, prompt_set=self.prompt_set)
 
 
 class Resources(_Section):

@@ -10,7 +10,7 @@ import pytest
 
 from saftool.cli import app
 from saftool.errors import SaftoolError, UsageError
-from saftool.judge import JudgeInput, judge_records, judge_store, load_judge
+from saftool.judge import JudgeInput, judge_records, judge_store, judge_store_name, load_judge
 from saftool.judges import learned
 from saftool.judges.cascade import doubtful
 from saftool.report import compute
@@ -187,3 +187,19 @@ def test_cli_cascade_says_what_went_to_the_second_judge(
         in result.stderr
     )
     assert f"llm judge: {sent} requests, 0 cached" in result.stderr
+
+
+def test_each_judge_names_its_store_folder_before_it_is_built(fake_openai, weights, tmp_path):
+    """The run plan asks a judge's class for its store name (no model loaded, no key); the judge
+    once built must write under exactly that name."""
+    options = {"cache_dir": tmp_path / "cache", "embedder": bag_of_words}
+    for spec, more in [
+        ("keyword", {}),
+        ("learned", {}),
+        (f"learned:{weights}", {}),
+        ("llm", {"model": "fake-judge"}),
+        ("llm:fake-judge", {"prompt_set": "xstest"}),
+        (f"cascade:learned:{weights},llm:fake-judge", {}),
+        (f"cascade:learned:{weights},llm", {"model": "fake-judge", "prompt_set": "xstest"}),
+    ]:
+        assert judge_store_name(spec, **options, **more) == load_judge(spec, **options, **more).name, spec
