@@ -29,7 +29,7 @@ def default_jobs(config: RunConfig) -> int:
     """Stages run at once when `--jobs` is not given.
 
     A tool-built model (tiny, smoke) trains and answers on one CPU thread, since its matrices are too
-    small to split (see `train._cpu_threads`); run one after another, a grid leaves every other core
+    small to split (see `train.session.cpu_threads`); run one after another, a grid leaves every other core
     idle, so the default is one job per core, up to one per model. A real base model gets one job: it
     wants the whole GPU (or every core) to itself.
     """
