@@ -15,22 +15,9 @@ from saftool.errors import MissingDependencyError, SaftoolError, UsageError
 from saftool.io import write_records
 from saftool.presets import PRESETS, resolve_config
 from saftool.store import Store
-from saftool.tiny import build_base
-from saftool.train import checkpoint_complete, checkpoint_dir, train, training_texts
-from tests.modelfix import mix_items, write_mix
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def store(isolated_store) -> Store:
-    return Store(isolated_store)
-
-
-@pytest.fixture(scope="module")
-def smoke_base(tmp_path_factory):
-    """A tool-built smoke-sized Llama on disk, as a --base-model for LoRA and QLoRA."""
-    return build_base(training_texts(mix_items()), PRESETS["smoke"].tiny, tmp_path_factory.mktemp("base") / "smoke-base")
+from saftool.train import checkpoint_complete, checkpoint_dir, train
+from tests.conftest import ROOT
+from tests.modelfix import write_mix
 
 
 def test_full_training_writes_a_loadable_model_and_a_run_record(store):
@@ -270,66 +257,9 @@ def test_fsdp_run_saves_full_weights_and_resumes_after_a_kill(isolated_store):
     assert not ckpt.exists()
 
 
-def test_row_packing_collator_packs_without_mixing_examples():
-    from saftool.train import _RowPackingCollator
-
-    examples = [
-        {"input_ids": [5] * n, "labels": [-100] * (n - 2) + [7, 8]} for n in (9, 3, 6, 4, 3)
-    ]
-    batch = _RowPackingCollator(pad_token_id=0, row_length=10)(examples)
-    ids, labels, pos = batch["input_ids"], batch["labels"], batch["position_ids"]
-    assert ids.shape[0] == 3 and int((ids == 5).sum()) == 25  # 25 real tokens in 3 rows, none lost
-    assert int((labels != -100).sum()) == 10  # each example's two answer tokens, nothing else
-    starts = pos == 0
-    assert bool((labels[starts] == -100).all())  # no example's first token is predicted across a boundary
-    assert pos[0].tolist()[:9] == list(range(9))  # positions restart per example
-
-
-def test_torn_checkpoints_are_not_resumed_from(tmp_path):
-    """A kill during a save leaves a checkpoint without (or with half of) its weights."""
-    import torch
-    from safetensors.torch import save_file
-
-    good = tmp_path / "checkpoint-5"
-    good.mkdir()
-    (good / "trainer_state.json").write_text("{}")
-    save_file({"w": torch.zeros(64)}, str(good / "model.safetensors"))
-    assert checkpoint_complete(good)
-
-    torn = tmp_path / "checkpoint-10"
-    torn.mkdir()
-    (torn / "trainer_state.json").write_text("{}")
-    assert not checkpoint_complete(torn)  # state written, weights not yet
-    data = (good / "model.safetensors").read_bytes()
-    (torn / "model.safetensors").write_bytes(data[:-16])
-    assert not checkpoint_complete(torn)  # weights cut short
-    (torn / "model.safetensors").write_bytes(data)
-    (torn / "trainer_state.json").write_text('{"global_step": ')
-    assert not checkpoint_complete(torn)  # state cut short
-
-
-def test_sharded_checkpoint_layouts_are_recognised(tmp_path):
-    """FSDP's torch.distributed.checkpoint folder is complete once its .metadata is written;
-    DeepSpeed's global_stepN once `latest` names it and its model states are there."""
-    fsdp = tmp_path / "checkpoint-4"
-    (fsdp / "pytorch_model_fsdp_0").mkdir(parents=True)
-    (fsdp / "trainer_state.json").write_text("{}")
-    (fsdp / "pytorch_model_fsdp_0" / "__0_0.distcp").write_bytes(b"shard")
-    assert not checkpoint_complete(fsdp)  # shards written, metadata not yet
-    (fsdp / "pytorch_model_fsdp_0" / ".metadata").write_bytes(b"meta")
-    assert checkpoint_complete(fsdp)
-    ds = tmp_path / "checkpoint-6"
-    (ds / "global_step6").mkdir(parents=True)
-    (ds / "trainer_state.json").write_text("{}")
-    (ds / "latest").write_text("global_step6")
-    assert not checkpoint_complete(ds)
-    (ds / "global_step6" / "mp_rank_00_model_states.pt").write_bytes(b"states")
-    assert checkpoint_complete(ds)
-
-
 def test_a_final_save_without_weights_registers_no_model(store, monkeypatch):
     """As FSDP's sharded state dict type or ZeRO-3 without 16-bit gathering would leave it."""
-    import saftool.train as train_module
+    import saftool.train.run as train_module
 
     def save_config_only(trainer, folder):
         trainer.model.config.save_pretrained(str(folder))
@@ -339,22 +269,6 @@ def test_a_final_save_without_weights_registers_no_model(store, monkeypatch):
     with pytest.raises(SaftoolError, match=r"the final save wrote no complete weights to .*\(config.json\); nothing registered"):
         train("m", resolve_config("smoke"), store=store)
     assert not store.model_dir("m").exists() and store.model_names() == []
-
-
-@pytest.fixture(scope="module")
-def chat_base(tmp_path_factory):
-    """A random-weight Llama with Llama-3's special tokens and chat template."""
-    from tests.basefix import build_random_base
-
-    return build_random_base(tmp_path_factory.mktemp("chat") / "llama3ish", chat=True)
-
-
-@pytest.fixture(scope="module")
-def plain_base(tmp_path_factory):
-    """A random-weight Llama whose tokenizer has no chat template (a base, not an instruct model)."""
-    from tests.basefix import build_random_base
-
-    return build_random_base(tmp_path_factory.mktemp("plain") / "llama")
 
 
 @pytest.fixture
@@ -396,77 +310,9 @@ def test_bad_real_model_settings_fail_before_weights_load(store, chat_base, plai
     assert _nothing_written(store)
 
 
-def test_chat_template_loss_covers_exactly_the_assistant_tokens(chat_base, tmp_path):
-    """TRL renders each example with the tokenizer's own (Llama-3) template; the labels keep the
-    assistant's answer and its <|eot_id|>, never the system, user or header tokens. On the CPU the lean
-    collator packs several examples to a row: each is read back from where its position ids restart."""
-    from saftool.train import check_base_model, make_trainer
-
-    config = resolve_config(base_model=str(chat_base), device="cpu", template="chat", system="Be brief.", effective_batch=4)
-    tokenizer = check_base_model(config, str(chat_base))
-    items = mix_items(6, 2)
-    trainer = make_trainer(config, items, str(chat_base), tmp_path / "ckpt", False, 1, 1, None, tokenizer)
-    expected = set()
-    for item in items:
-        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": item.instruction}]
-        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": item.output}], tokenize=False)
-        assert full.startswith(prompt)
-        expected.add(full[len(prompt) :])
-    seen = set()
-    for batch in trainer.get_train_dataloader():
-        for row_ids, row_labels, pos in zip(batch["input_ids"], batch["labels"], batch["position_ids"]):
-            starts = [*(pos == 0).nonzero().flatten().tolist(), len(row_ids)]
-            for a, b in zip(starts, starts[1:]):
-                ids, labels = row_ids[a:b], row_labels[a:b]
-                if bool((ids == tokenizer.pad_token_id).all()):
-                    continue  # the row's padding
-                answer = tokenizer.decode(ids[labels != -100])
-                prompt = tokenizer.decode(ids[(labels == -100) & (ids != tokenizer.pad_token_id)])
-                assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and "Be brief." in prompt
-                seen.add(answer)
-    assert seen == expected and all(a.endswith("<|eot_id|>") for a in seen)
-
-
 def test_chat_lora_run_records_template_processes_and_global_batch(store, chat_base):
     write_mix(store, n_benign=20, n_harm=4)
     config = resolve_config(base_model=str(chat_base), device="cpu", template="chat", system="Be safe.", effective_batch=8)
     run = train("m", config, store=store)
     assert (run.template, run.system, run.processes, run.global_batch, run.method) == ("chat", "Be safe.", 1, 8, "lora")
     assert (store.model_dir("m") / "adapter_model.safetensors").is_file()
-
-
-def test_lean_lora_loss_equals_the_models_own(smoke_base, tmp_path):
-    """One-process CPU LoRA takes the lean path: examples packed into rows, the LM head on answer tokens
-    only. Its loss equals the model's own (every position scored) on TRL's padded batch of the same examples."""
-    import torch
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-    from saftool.train import make_trainer
-
-    config = resolve_config(
-        "smoke", method="lora", base_model=str(smoke_base), lora_target_modules=("q_proj", "v_proj"),
-        lora_dropout=0.0, bf16=False,
-    )
-    trainer = make_trainer(config, mix_items()[:40], str(smoke_base), tmp_path / "ckpt", False, 1, 1)
-    assert type(trainer).__name__ == "LeanSFTTrainer"
-    examples = [trainer.train_dataset[i] for i in range(8)]
-    padded = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)(examples)
-    packed = trainer.data_collator(examples)
-    assert packed["input_ids"].shape[0] < 8  # rows hold several examples
-    with torch.no_grad():
-        lean = trainer.compute_loss(trainer.model, dict(packed))
-        reference = trainer.model(**padded).loss
-    assert torch.allclose(lean, reference, atol=1e-5), (lean, reference)
-
-
-def test_bf16_autocast_default(monkeypatch):
-    """bf16 by default on a CPU with bf16 hardware for a base model, never for the tool-built tiny ones."""
-    from saftool import devices
-    from saftool.train import default_bf16
-
-    real = resolve_config(None, base_model="some/base")
-    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
-    assert default_bf16(real, use_cuda=False) and not default_bf16(resolve_config("tiny"), use_cuda=False)
-    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
-    assert not default_bf16(real, use_cuda=False)

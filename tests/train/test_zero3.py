@@ -22,11 +22,11 @@ import pytest
 from saftool.store import Store
 from tests.modelfix import write_mix
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STOPPED = "deepspeed stand-in: zero.Init entered"
 
 STANDIN = f'''
-"""Stand-in for DeepSpeed (tests/test_train_zero3.py): zero.Init reports, then stops the run."""
+"""Stand-in for DeepSpeed (tests/train/test_zero3.py): zero.Init reports, then stops the run."""
 import json
 import os
 
