@@ -36,15 +36,19 @@ CANDIDATES_PER_ITEM = 3000 / 700
 
 
 class GenConfig(BaseModel):
-    """Everything that decides a gen output; its hash goes into provenance and the file name."""
+    """Everything that decides a gen output; its hash goes into provenance and the file name.
+
+    `saftool gen` takes its options' defaults from these fields, and the run plan renders one into
+    gen's argv (`saftool.stageconfig`), in the order they are declared here.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str = Field(
         default="harmful", description="'harmful', 'benign', 'looks-unsafe' (eval only) or 'instructions'."
     )
-    n: int = Field(default=700, ge=1, description="Number of records.")
     split: str = Field(default="train", description="'train' or the held-out 'eval' family.")
+    n: int = Field(default=700, ge=1, description="Number of records.")
     style: str = Field(default="noreason", description="Refusal style of `output`: noreason, short or long.")
     seed: int = 0
     backend: str = Field(default="template", description="Generator backend name ('openai:MODEL' allowed).")

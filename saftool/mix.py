@@ -37,19 +37,22 @@ COUNTED_FIELDS = ("source", "kind", "category", "style", "form")
 
 
 class MixConfig(BaseModel):
+    """Everything that decides a mix. `saftool mix` takes its options' defaults from these fields, and
+    the run plan renders one into mix's argv (`saftool.stageconfig`), in the order declared here."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="Mix name: store/mixes/NAME.jsonl.")
-    n_harm: int = Field(default=700, ge=0, description="Harmful examples to add.")
-    style: str | None = Field(
-        default=None, description="Restyle harmful outputs; None keeps each item's style."
-    )
-    seed: int = 0
     base: str | None = Field(
         default=None, description="Alpaca JSON/JSONL file; None = built-in benign tasks."
     )
     base_n: int = Field(default=3000, ge=0, description="Size of the built-in base set.")
     harm: str | None = Field(default=None, description="Gen file or '-'; None = newest in the store.")
+    n_harm: int = Field(default=700, ge=0, description="Harmful examples to add.")
+    style: str | None = Field(
+        default=None, description="Restyle harmful outputs; None keeps each item's style."
+    )
+    seed: int = 0
+    name: str = Field(description="Mix name: store/mixes/NAME.jsonl.")
 
 
 def default_name(n_harm: int, style: str | None) -> str:

@@ -5,43 +5,34 @@ from __future__ import annotations
 
 import typer
 
-from saftool.records import DEFAULT_REFUSAL
+from saftool.gen import GenConfig
+from saftool.stageconfig import option
 
 
 def gen(
     ctx: typer.Context,
-    n: int = typer.Option(700, "--n", min=1, help="Number of records."),
-    kind: str = typer.Option(
-        "harmful",
-        "--kind",
+    n: int = option(GenConfig, "n", help="Number of records."),
+    kind: str = option(
+        GenConfig,
+        "kind",
         help="harmful (prompts + refusals), benign (tasks + exact answers), looks-unsafe (safe prompts in "
         "XSTest's categories, --split eval only) or instructions (open-ended requests without answers: a "
         "pretrained model's own answers to them make its base set).",
     ),
-    split: str = typer.Option("train", "--split", help="train, or eval: a held-out family never in train."),
-    style: str = typer.Option("noreason", "--style", help="Refusal in `output`: noreason, short or long."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same output, byte for byte."),
-    backend: str = typer.Option(
-        "template", "--backend", help="template (offline) or openai (needs --model or openai:MODEL)."
+    split: str = option(GenConfig, "split", help="train, or eval: a held-out family never in train."),
+    style: str = option(GenConfig, "style", help="Refusal in `output`: noreason, short or long."),
+    seed: int = option(GenConfig, "seed", help="Same seed, same output, byte for byte."),
+    backend: str = option(GenConfig, "backend", help="template (offline) or openai (needs --model or openai:MODEL)."),
+    model: str = option(GenConfig, "model", help="Chat model for --backend openai [default: gpt-4o-mini]."),
+    diverse: bool = option(GenConfig, "diverse", help="Pick one prompt per embedding cluster (all-MiniLM-L6-v2)."),
+    candidates: int = option(
+        GenConfig, "candidates", min=1, help="Candidates before diverse selection [default: 3000 per 700 kept]."
     ),
-    model: str = typer.Option(
-        None, "--model", help="Chat model for --backend openai [default: gpt-4o-mini]."
+    question_fraction: float = option(
+        GenConfig, "question_fraction", help="Share of questions; the rest are statements."
     ),
-    diverse: bool = typer.Option(
-        True, "--diverse/--no-diverse", help="Pick one prompt per embedding cluster (all-MiniLM-L6-v2)."
-    ),
-    candidates: int = typer.Option(
-        None, "--candidates", min=1, help="Candidates before diverse selection [default: 3000 per 700 kept]."
-    ),
-    question_fraction: float = typer.Option(
-        0.5, "--question-fraction", min=0.0, max=1.0, help="Share of questions; the rest are statements."
-    ),
-    refusal: str = typer.Option(
-        DEFAULT_REFUSAL, "--refusal", help="The template refusal (all styles start with it)."
-    ),
-    concurrency: int = typer.Option(
-        8, "--concurrency", min=1, help="Parallel requests for --backend openai."
-    ),
+    refusal: str = option(GenConfig, "refusal", help="The template refusal (all styles start with it)."),
+    concurrency: int = option(GenConfig, "concurrency", help="Parallel requests for --backend openai."),
     output: str = typer.Option(
         None, "-o", "--output", help="FILE, or - for stdout [default: store/prompts/KIND-SPLIT-...jsonl]."
     ),
@@ -73,7 +64,7 @@ def gen(
     """
     from saftool import console
     from saftool.cli import get_store
-    from saftool.gen import GenConfig, default_path, generate
+    from saftool.gen import default_path, generate
     from saftool.io import write_records
 
     config = GenConfig(

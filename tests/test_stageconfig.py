@@ -1,0 +1,136 @@
+"""One config per stage: the command's defaults come from it, and the plan's argv parses back into it.
+
+Each stage's config is rendered to argv (`stageconfig.to_argv`), the argv is parsed by the real
+command, and the config the command hands its library function must be the one rendered. The
+commands' source is read too: an option that maps onto a config field must take its default from
+the field (`stageconfig.option`), never a literal restated beside it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+
+import pytest
+import typer.main
+
+from saftool import gen, mix
+from saftool.cli import app
+from saftool.gen import GenConfig
+from saftool.mix import MixConfig
+from saftool.run.plan import GEN_FIELDS, RunConfig, plan, smoke
+from saftool.stageconfig import default, to_argv
+from saftool.store import Store
+
+# stage -> (its config, the library function the command hands the config to, the command's module)
+STAGES = {
+    "gen": (GenConfig, (gen, "generate")),
+    "mix": (MixConfig, (mix, "build_mix")),
+}
+# command options that are no config field's, or whose config field has no default
+NOT_FIELDS = {"gen": {"output"}, "mix": {"output", "name"}}
+
+
+class Captured(Exception):
+    pass
+
+
+def parse(runner, monkeypatch, tmp_path, argv: list[str]):
+    """The config the real command builds from `argv` and hands its library function."""
+    kind = argv[0]
+    model, (module, function) = STAGES[kind]
+    seen = []
+
+    def capture(config, *args, **kwargs):
+        seen.append(config)
+        raise Captured
+
+    monkeypatch.setattr(module, function, capture)
+    result = runner.invoke(app, ["--store", str(tmp_path / "store"), *argv, "-o", str(tmp_path / "out.jsonl")])
+    assert isinstance(result.exception, Captured), (argv, result.output, result.exception)
+    (config,) = seen
+    assert isinstance(config, model)
+    return config
+
+
+ROUND_TRIPS = [
+    GenConfig(),
+    GenConfig(kind="benign", split="eval", n=12, seed=3, diverse=False),
+    GenConfig(n=5, style="long", seed=7, backend="template", diverse=True, candidates=40,
+              question_fraction=0.25, refusal="No.", concurrency=2),  # fmt: skip
+    GenConfig(kind="harmful", split="eval", n=9, backend="openai", model="gpt-x", diverse=False),
+    MixConfig(name="harm5-short", n_harm=5, style="short", seed=2, base="b.jsonl", harm="h.jsonl"),
+    MixConfig(name="alpaca", n_harm=0, base_n=40),
+]
+
+
+@pytest.mark.parametrize("config", ROUND_TRIPS, ids=lambda c: f"{type(c).__name__}:{' '.join(to_argv(c))}")
+def test_config_to_argv_to_command_gives_the_same_config(config, runner, monkeypatch, tmp_path):
+    kind = next(k for k, (model, _) in STAGES.items() if isinstance(config, model))
+    back = parse(runner, monkeypatch, tmp_path, [kind, *to_argv(config)])
+    assert back.model_dump() == config.model_dump()
+
+
+def test_only_what_the_config_was_given_is_rendered():
+    assert to_argv(GenConfig()) == []
+    assert to_argv(GenConfig(diverse=True, model=None)) == []  # the default switch and None say nothing
+    assert to_argv(GenConfig(diverse=False, kind="benign", n=3)) == ["--kind", "benign", "--n", "3", "--no-diverse"]
+
+
+@pytest.mark.parametrize("kind", STAGES)
+def test_each_option_takes_its_default_from_the_config(kind):
+    """Every option named after a config field has the field's default, and its source takes it from
+    the field instead of restating it."""
+    model = STAGES[kind][0]
+    command = typer.main.get_command(app).commands[kind]
+    options = {p.name: p for p in command.params if p.name != "ctx"}
+    assert set(options) - NOT_FIELDS[kind] <= set(model.model_fields)
+    for name, param in options.items():
+        if name not in NOT_FIELDS[kind]:
+            assert param.default == default(model, name), (kind, name)
+
+    function = ast.parse(inspect.getsource(getattr(importlib.import_module(f"saftool.cli.{kind}"), kind))).body[0]
+    args = function.args.args
+    defaults = dict(zip([a.arg for a in args][len(args) - len(function.args.defaults):], function.args.defaults))
+    for name, node in defaults.items():
+        if name in model.model_fields and model.model_fields[name].is_required() is False:
+            assert isinstance(node.func, ast.Name) and node.func.id == "option", (
+                f"{kind} --{name}: its default is restated instead of taken from {model.__name__}"
+            )
+
+
+def test_the_run_configs_gen_table_is_gen_s_own_fields():
+    section = RunConfig().gen
+    for name in GEN_FIELDS:
+        field = type(section).model_fields[name]
+        assert field.annotation == GenConfig.model_fields[name].annotation
+        assert field.default == GenConfig.model_fields[name].default
+        assert field.metadata == GenConfig.model_fields[name].metadata
+
+
+def _grids():
+    small = RunConfig.model_validate({
+        "name": "g", "base": {"source": "builtin", "n": 30},
+        "gen": {"n": 20, "backend": "openai", "model": "gpt-x", "diverse": False, "n_eval_harmful": 4},
+        "mixes": [{"n_harm": 0}, {"n_harm": 10, "style": "long"}],
+    })  # fmt: skip
+    return [RunConfig(), smoke(RunConfig()), small]
+
+
+@pytest.mark.parametrize("config", _grids(), ids=["default", "smoke", "small"])
+def test_the_plans_gen_and_mix_argv_parse_into_the_grids_settings(config, runner, monkeypatch, tmp_path):
+    store = Store(tmp_path / "store")
+    for stage in plan(config, store):
+        if stage.kind not in STAGES:
+            continue
+        argv = stage.argv[:-2] if stage.kind == "gen" else stage.argv  # less gen's `-o FILE`
+        parsed = parse(runner, monkeypatch, tmp_path, argv)
+        if stage.id == "gen:harmful-train":
+            wanted = {name: getattr(config.gen, name) for name in GEN_FIELDS}
+            assert {name: getattr(parsed, name) for name in GEN_FIELDS} == wanted
+        if stage.kind == "gen":
+            assert parsed.seed == config.seed
+        if stage.kind == "mix":
+            spec = next(m for m in config.mixes if m.resolved_name == parsed.name)
+            assert (parsed.n_harm, parsed.style, parsed.seed) == (spec.n_harm, spec.style, config.seed)
