@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from saftool import judge_profile, report_plot
 from saftool import report_sql as q
 from saftool.errors import SaftoolError, UsageError
@@ -36,6 +38,19 @@ CASCADE_COLUMNS = ("model", "eval_set", "answers", "sent_to_second", "saved")
 # scores.csv: the score table's columns with each model's training seed beside its name
 CSV_COLUMNS = ("model", "seed", *SCORE_COLUMNS[1:])
 COMPARE_COLUMNS = ("seed", "eval_set", "n_pairs", "a_only", "b_only", "both_ok", "neither", "p_value")
+
+
+class ReportConfig(BaseModel):
+    """Where the report goes and whose judgments it scores: `saftool report` takes its options'
+    defaults from these fields, and the run plan renders one into report's argv (`saftool.stageconfig`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    out: str = Field(default="figs", description="Folder for scores.csv/md, figures and index.html.")
+    judge: str | None = Field(
+        default=None,
+        description="Whose judgments to score [default: learned's if present, else keyword's, else the most numerous].",
+    )
 
 
 @dataclass

@@ -15,21 +15,23 @@ import inspect
 import pytest
 import typer.main
 
-from saftool import gen, mix
+from saftool import gen, mix, report
 from saftool.cli import app
 from saftool.gen import GenConfig
 from saftool.mix import MixConfig
+from saftool.report import ReportConfig
 from saftool.run.plan import GEN_FIELDS, RunConfig, plan, smoke
 from saftool.stageconfig import default, to_argv
 from saftool.store import Store
 
-# stage -> (its config, the library function the command hands the config to, the command's module)
+# stage -> (its config, the library function the command calls, and the config that call was given)
 STAGES = {
-    "gen": (GenConfig, (gen, "generate")),
-    "mix": (MixConfig, (mix, "build_mix")),
+    "gen": (GenConfig, (gen, "generate"), lambda args, kwargs: args[0]),
+    "mix": (MixConfig, (mix, "build_mix"), lambda args, kwargs: args[0]),
+    "report": (ReportConfig, (report, "report"), lambda args, kwargs: ReportConfig(out=str(args[1]), **kwargs)),
 }
 # command options that are no config field's, or whose config field has no default
-NOT_FIELDS = {"gen": {"output"}, "mix": {"output", "name"}}
+NOT_FIELDS = {"gen": {"output"}, "mix": {"output", "name"}, "report": {"compare", "prices", "profile"}}
 
 
 class Captured(Exception):
@@ -39,15 +41,18 @@ class Captured(Exception):
 def parse(runner, monkeypatch, tmp_path, argv: list[str]):
     """The config the real command builds from `argv` and hands its library function."""
     kind = argv[0]
-    model, (module, function) = STAGES[kind]
+    model, (module, function), given = STAGES[kind]
     seen = []
 
-    def capture(config, *args, **kwargs):
-        seen.append(config)
+    def capture(*args, **kwargs):
+        if kind == "report":
+            kwargs = {"judge": kwargs["judge"]}
+        seen.append(given(args, kwargs))
         raise Captured
 
     monkeypatch.setattr(module, function, capture)
-    result = runner.invoke(app, ["--store", str(tmp_path / "store"), *argv, "-o", str(tmp_path / "out.jsonl")])
+    output = ["-o", str(tmp_path / "out.jsonl")] if kind in ("gen", "mix") else []
+    result = runner.invoke(app, ["--store", str(tmp_path / "store"), *argv, *output])
     assert isinstance(result.exception, Captured), (argv, result.output, result.exception)
     (config,) = seen
     assert isinstance(config, model)
@@ -62,12 +67,14 @@ ROUND_TRIPS = [
     GenConfig(kind="harmful", split="eval", n=9, backend="openai", model="gpt-x", diverse=False),
     MixConfig(name="harm5-short", n_harm=5, style="short", seed=2, base="b.jsonl", harm="h.jsonl"),
     MixConfig(name="alpaca", n_harm=0, base_n=40),
+    ReportConfig(),
+    ReportConfig(out="figs-x", judge="cascade:learned,llm-seed:gpt-4o"),
 ]
 
 
 @pytest.mark.parametrize("config", ROUND_TRIPS, ids=lambda c: f"{type(c).__name__}:{' '.join(to_argv(c))}")
 def test_config_to_argv_to_command_gives_the_same_config(config, runner, monkeypatch, tmp_path):
-    kind = next(k for k, (model, _) in STAGES.items() if isinstance(config, model))
+    kind = next(k for k, (model, *_) in STAGES.items() if isinstance(config, model))
     back = parse(runner, monkeypatch, tmp_path, [kind, *to_argv(config)])
     assert back.model_dump() == config.model_dump()
 
@@ -134,3 +141,5 @@ def test_the_plans_gen_and_mix_argv_parse_into_the_grids_settings(config, runner
         if stage.kind == "mix":
             spec = next(m for m in config.mixes if m.resolved_name == parsed.name)
             assert (parsed.n_harm, parsed.style, parsed.seed) == (spec.n_harm, spec.style, config.seed)
+        if stage.kind == "report":
+            assert (parsed.out, parsed.judge) == (config.output, config.judge.store_name)

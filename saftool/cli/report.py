@@ -7,19 +7,14 @@ from pathlib import Path
 import typer
 
 from saftool import console
+from saftool.report import ReportConfig
+from saftool.stageconfig import option
 
 
 def report(
     ctx: typer.Context,
-    out: Path = typer.Option(
-        Path("figs"), "--out", "-o", help="Folder for scores.csv/md, figures and index.html."
-    ),
-    judge: str = typer.Option(
-        None,
-        "--judge",
-        "-j",
-        help="Whose judgments to score [default: learned's if present, else keyword's, else the most numerous].",
-    ),
+    out: Path = option(ReportConfig, "out", "-o"),
+    judge: str = option(ReportConfig, "judge", "-j"),
     compare: tuple[str, str] = typer.Option(
         None,
         "--compare",

@@ -32,7 +32,8 @@ from saftool.hashing import config_hash
 from saftool.judge import DEFAULT_JUDGE
 from saftool.mix import MixConfig
 from saftool.records import Style
-from saftool.stageconfig import section, to_argv
+from saftool.report import ReportConfig
+from saftool.stageconfig import default, section, to_argv
 from saftool.store import Store, check_name
 
 HELDOUT_HARMFUL = "heldout-harmful"
@@ -286,7 +287,7 @@ class RunConfig(_Section):
     )
     infer: InferConfig = Field(default_factory=InferConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    output: str = Field(default="figs", description="Report folder.")
+    output: str = Field(default=default(ReportConfig, "out"), description="Report folder.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
 
@@ -555,7 +556,7 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         Stage("judge", ["judge", *config.judge.argv()], judge_outputs, deps=[f"infer:{m}" for m in models], weight=2)
     )
     stages.append(
-        Stage("report", ["report", "--out", config.output, "--judge", judge_name],
+        Stage("report", ["report", *to_argv(ReportConfig(out=config.output, judge=judge_name))],
               [Path(config.output) / "index.html"], deps=["judge"])
     )
 
