@@ -261,6 +261,21 @@ def starting_preset(preset: str | None, base_model: str | None) -> str | None:
     return preset
 
 
+class TrainJob(BaseModel):
+    """What `saftool train` is asked to train, beside the `TrainConfig` fields its other options
+    override: the mix, the model's name, the preset it starts from, its seed and base model. The
+    command takes these options from here, and the run plan renders one into train's argv
+    (`saftool.stageconfig`), in the order declared here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mix: str = Field(description="Mix name in the store (or a JSONL file of items).")
+    name: str | None = Field(default=None, description="Register the model under this name [default: the mix's name].")
+    preset: str | None = Field(default=None, description="Starting settings [default: see `starting_preset`].")
+    seed: int | None = Field(default=None, description="Random seed (init, data order, dropout) [default: the preset's].")
+    base_model: str | None = Field(default=None, description="Hub id or local directory [default: the preset's].")
+
+
 def resolve_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     """The preset with every non-None override applied, validated.
 

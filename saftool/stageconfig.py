@@ -53,7 +53,7 @@ def option(model: type[BaseModel], name: str, *aliases: str, **kwargs: Any) -> A
         elif isinstance(bound, annotated_types.Le):
             kwargs.setdefault("max", bound.le)
     kwargs.setdefault("help", field.description)
-    return typer.Option(default(model, name), decl, *aliases, **kwargs)
+    return typer.Option(... if field.is_required() else default(model, name), decl, *aliases, **kwargs)
 
 
 def to_argv(config: BaseModel) -> list[str]:

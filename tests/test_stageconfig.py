@@ -11,14 +11,17 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 import typer.main
 
+import saftool.train
 from saftool import gen, mix, report
 from saftool.cli import app
 from saftool.gen import GenConfig
 from saftool.mix import MixConfig
+from saftool.presets import TrainJob
 from saftool.report import ReportConfig
 from saftool.run.plan import GEN_FIELDS, RunConfig, plan, smoke
 from saftool.stageconfig import default, to_argv
@@ -28,10 +31,15 @@ from saftool.store import Store
 STAGES = {
     "gen": (GenConfig, (gen, "generate"), lambda args, kwargs: args[0]),
     "mix": (MixConfig, (mix, "build_mix"), lambda args, kwargs: args[0]),
-    "report": (ReportConfig, (report, "report"), lambda args, kwargs: ReportConfig(out=str(args[1]), **kwargs)),
-}
-# command options that are no config field's, or whose config field has no default
-NOT_FIELDS = {"gen": {"output"}, "mix": {"output", "name"}, "report": {"compare", "prices", "profile"}}
+    "train": (
+        TrainJob, (saftool.train, "train"),
+        lambda args, kwargs: TrainJob(mix=args[0], name=kwargs["name"], preset=kwargs["preset"], seed=args[1].seed,
+                                      base_model=args[1].base_model),
+    ),
+    "report": (ReportConfig, (report, "report"), lambda args, kwargs: ReportConfig(out=str(args[1]), judge=kwargs["judge"])),
+}  # fmt: skip
+# config fields without a default whose option has one: the command makes a mix's name
+OWN_DEFAULT = {("mix", "name")}
 
 
 class Captured(Exception):
@@ -45,8 +53,6 @@ def parse(runner, monkeypatch, tmp_path, argv: list[str]):
     seen = []
 
     def capture(*args, **kwargs):
-        if kind == "report":
-            kwargs = {"judge": kwargs["judge"]}
         seen.append(given(args, kwargs))
         raise Captured
 
@@ -67,6 +73,9 @@ ROUND_TRIPS = [
     GenConfig(kind="harmful", split="eval", n=9, backend="openai", model="gpt-x", diverse=False),
     MixConfig(name="harm5-short", n_harm=5, style="short", seed=2, base="b.jsonl", harm="h.jsonl"),
     MixConfig(name="alpaca", n_harm=0, base_n=40),
+    TrainJob(mix="harm10", preset="smoke", seed=3),
+    TrainJob(mix="harm10", name="harm10-s1", preset="tiny", seed=1, base_model=None),
+    TrainJob(mix="alpaca", name="a", preset="llama2-7b-lora", seed=0, base_model="/models/llama"),
     ReportConfig(),
     ReportConfig(out="figs-x", judge="cascade:learned,llm-seed:gpt-4o"),
 ]
@@ -87,14 +96,18 @@ def test_only_what_the_config_was_given_is_rendered():
 
 @pytest.mark.parametrize("kind", STAGES)
 def test_each_option_takes_its_default_from_the_config(kind):
-    """Every option named after a config field has the field's default, and its source takes it from
-    the field instead of restating it."""
+    """Every config field is an option of its command with the field's default (required where the
+    field is), and the command's source takes it from the field instead of restating it."""
     model = STAGES[kind][0]
     command = typer.main.get_command(app).commands[kind]
-    options = {p.name: p for p in command.params if p.name != "ctx"}
-    assert set(options) - NOT_FIELDS[kind] <= set(model.model_fields)
-    for name, param in options.items():
-        if name not in NOT_FIELDS[kind]:
+    options = {p.name: p for p in command.params}
+    for name, field in model.model_fields.items():
+        param = options[name]
+        if (kind, name) in OWN_DEFAULT:
+            continue
+        if field.is_required():
+            assert param.required, (kind, name)
+        else:
             assert param.default == default(model, name), (kind, name)
 
     function = ast.parse(inspect.getsource(getattr(importlib.import_module(f"saftool.cli.{kind}"), kind))).body[0]
@@ -120,13 +133,15 @@ def _grids():
     small = RunConfig.model_validate({
         "name": "g", "base": {"source": "builtin", "n": 30},
         "gen": {"n": 20, "backend": "openai", "model": "gpt-x", "diverse": False, "n_eval_harmful": 4},
-        "mixes": [{"n_harm": 0}, {"n_harm": 10, "style": "long"}],
+        "mixes": [{"n_harm": 0}, {"n_harm": 10, "style": "long"}], "seeds": [1, 2],
+        "train": {"preset": "tiny", "extra_args": ["--epochs", "1"]},
     })  # fmt: skip
-    return [RunConfig(), smoke(RunConfig()), small]
+    real_base = RunConfig.model_validate({"train": {"base_model": "/models/llama"}, "output": "out/"})
+    return [RunConfig(), smoke(RunConfig()), small, real_base]
 
 
-@pytest.mark.parametrize("config", _grids(), ids=["default", "smoke", "small"])
-def test_the_plans_gen_and_mix_argv_parse_into_the_grids_settings(config, runner, monkeypatch, tmp_path):
+@pytest.mark.parametrize("config", _grids(), ids=["default", "smoke", "small", "real-base"])
+def test_the_plans_argv_parse_into_the_grids_settings(config, runner, monkeypatch, tmp_path):
     store = Store(tmp_path / "store")
     for stage in plan(config, store):
         if stage.kind not in STAGES:
@@ -141,5 +156,10 @@ def test_the_plans_gen_and_mix_argv_parse_into_the_grids_settings(config, runner
         if stage.kind == "mix":
             spec = next(m for m in config.mixes if m.resolved_name == parsed.name)
             assert (parsed.n_harm, parsed.style, parsed.seed) == (spec.n_harm, spec.style, config.seed)
+        if stage.kind == "train":
+            grid_model = next(m for m in config.models() if f"train:{m.name}" == stage.id)
+            assert (parsed.mix, parsed.name or parsed.mix, parsed.seed) == (grid_model.mix, grid_model.name,
+                                                                           grid_model.seed)  # fmt: skip
+            assert parsed.preset == config.train.resolved_preset
         if stage.kind == "report":
-            assert (parsed.out, parsed.judge) == (config.output, config.judge.store_name)
+            assert (Path(parsed.out), parsed.judge) == (Path(config.output), config.judge.store_name)

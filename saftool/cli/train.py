@@ -7,21 +7,23 @@ import os
 import typer
 
 from saftool import presets
+from saftool.presets import TrainJob
+from saftool.stageconfig import option
 
 
 def train(
     ctx: typer.Context,
-    mix: str = typer.Option(..., "--mix", help="Mix name in the store (or a JSONL file of items)."),
-    name: str = typer.Option(None, "--name", help="Register the model under this name [default: the mix's name]."),
-    preset: str = typer.Option(
-        None, "--preset", help="Starting settings, one of: "
+    mix: str = option(TrainJob, "mix"),
+    name: str = option(TrainJob, "name"),
+    preset: str = option(
+        TrainJob, "preset", help="Starting settings, one of: "
         f"{', '.join(presets.preset_names())}. tiny builds a ~1M-parameter Llama and trains it on the CPU; "
         "smoke a much smaller one for tests; the llama2/llama3 ones are GPU settings with published sources. "
         "Training options left unset keep the preset's value. [default: tiny; with --base-model, the "
         "real-model defaults of the method: the study's LoRA settings, or Alpaca's for full]",
         show_default=False,
     ),
-    base_model: str = typer.Option(None, "--base-model", help="Hub id or local directory [default: the preset's]."),
+    base_model: str = option(TrainJob, "base_model"),
     method: str = typer.Option(None, "--method", help="full, lora or qlora (4-bit NF4 + LoRA)."),
     epochs: float = typer.Option(None, "--epochs", help="Passes over the mix."),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate."),
@@ -32,7 +34,7 @@ def train(
         "steps follow (N / (processes x batch size)), so the global batch is the same on any number of GPUs."
     ),
     max_length: int = typer.Option(None, "--max-length", help="Cutoff in tokens (prompt + answer)."),
-    seed: int = typer.Option(None, "--seed", help="Random seed (init, data order, dropout)."),
+    seed: int = option(TrainJob, "seed", help="Random seed (init, data order, dropout)."),
     lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank (the adapter's inner width)."),
     lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA scale numerator: the adapter's update is scaled by alpha / rank."),
     lora_dropout: float = typer.Option(None, "--lora-dropout", help="Dropout on the LoRA adapter's input."),
@@ -69,9 +71,10 @@ def train(
     from saftool.io import write_records
     from saftool.train import train as train_lib
 
+    job = TrainJob(mix=mix, name=name, preset=preset, seed=seed, base_model=base_model)
     config = presets.resolve_config(
-        preset,
-        base_model=base_model,
+        job.preset,
+        base_model=job.base_model,
         method=method,
         epochs=epochs,
         lr=lr,
@@ -81,7 +84,7 @@ def train(
         template=template,
         system=system,
         max_length=max_length,
-        seed=seed,
+        seed=job.seed,
         lora_r=lora_r,
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
@@ -89,8 +92,8 @@ def train(
         padding_free=padding_free,
         device=device,
     )
-    record = train_lib(mix, config, name=name, store=get_store(ctx),
-        preset=presets.starting_preset(preset, base_model), resume=resume, force=force)
+    record = train_lib(job.mix, config, name=job.name, store=get_store(ctx),
+        preset=presets.starting_preset(job.preset, job.base_model), resume=resume, force=force)
     if os.environ.get("RANK", "0") == "0":  # under accelerate launch or torchrun: one record, the main process's
         write_records([record], "-")
 

@@ -31,6 +31,7 @@ from saftool.gen import GenConfig
 from saftool.hashing import config_hash
 from saftool.judge import DEFAULT_JUDGE
 from saftool.mix import MixConfig
+from saftool.presets import TrainJob
 from saftool.records import Style
 from saftool.report import ReportConfig
 from saftool.stageconfig import default, section, to_argv
@@ -121,14 +122,18 @@ def study_mixes(n_small: int = STUDY_HARM[0], n_large: int = STUDY_HARM[1]) -> l
 DEFAULT_RUN_PRESET = "smollm2-135m-lora"  # the grid `saftool run` trains when the config names no model
 
 
-class TrainConfig(_Section):
-    preset: str | None = Field(
-        default=None,
-        description="Training preset (smollm2-135m-lora, tiny, smoke, llama2-7b-lora, llama2-7b-qlora, "
+class TrainSection(
+    section(
+        TrainJob, "preset", "base_model", base=_Section,
+        preset="Training preset (smollm2-135m-lora, tiny, smoke, llama2-7b-lora, llama2-7b-qlora, "
         "llama2-7b-full, llama3-8b-instruct-lora). Unset: smollm2-135m-lora without a base_model, and "
         "train's real-model defaults with one.",
-    )
-    base_model: str | None = Field(default=None, description="Overrides the preset's base model.")
+        base_model="Overrides the preset's base model.",
+    )  # fmt: skip
+):
+    """`[train]`: the preset and base model each model of the grid is trained from (train's own
+    fields), and more train flags."""
+
     extra_args: list[str] = Field(default_factory=list, description="More `saftool train` flags, verbatim.")
 
     @property
@@ -281,7 +286,7 @@ class RunConfig(_Section):
         default_factory=study_mixes,
         description="Default: the study's seven (0, 350, 700 refusals); on a self-distilled base 0, 100, 200.",
     )
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    train: TrainSection = Field(default_factory=TrainSection)
     evals: list[str] = Field(
         default_factory=lambda: [HELDOUT_HARMFUL, HELDOUT_BENIGN, HELDOUT_LOOKS_UNSAFE, STORE_EVALS]
     )
@@ -522,15 +527,10 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
                   deps=["gen:harmful-train", *base_deps])
         )
     for model in config.models():
-        train_argv = ["train", "--mix", model.mix]
-        if model.name != model.mix:
-            train_argv += ["--name", model.name]
-        if config.train.resolved_preset:
-            train_argv += ["--preset", config.train.resolved_preset]
-        train_argv += ["--seed", str(model.seed)]
-        if config.train.base_model:
-            train_argv += ["--base-model", config.train.base_model]
-        train_argv += config.train.extra_args
+        named = {"name": model.name} if model.name != model.mix else {}  # train names a model after its mix
+        job = TrainJob(mix=model.mix, **named, preset=config.train.resolved_preset, seed=model.seed,
+                       base_model=config.train.base_model or None)  # fmt: skip
+        train_argv = ["train", *to_argv(job), *config.train.extra_args]
         stages.append(
             Stage(f"train:{model.name}", train_argv, [store.model_dir(model.name) / "train_run.json"],
                   deps=[f"mix:{model.mix}", *pulled], weight=20)
