@@ -41,7 +41,7 @@ from typing import Any
 from saftool import viewer_sql as v
 from saftool.errors import UsageError
 from saftool.judge import LABELS
-from saftool.report_seeds import BY_MODEL_COLUMNS, Member, manifests, train_runs
+from saftool.report.seeds import BY_MODEL_COLUMNS, Member, manifests, train_runs
 from saftool.sql import connect, dict_rows, present_views
 from saftool.store import Store
 

@@ -1,4 +1,4 @@
-"""The viewer's queries: DuckDB SQL over the tables `report_sql` loads (`ja`: every judgment of
+"""The viewer's queries: DuckDB SQL over the tables `report.sql` loads (`ja`: every judgment of
 every judge; `j`: the report judge's), returning the rows the viewer embeds.
 
 An answer is one response, known by (model, eval_set, id); a prompt is (eval_set, id). Answers come
@@ -7,7 +7,7 @@ in the report's order: models in experiment order, then eval set, then prompt id
 
 from __future__ import annotations
 
-from saftool.report_sql import model_order
+from saftool.report.sql import model_order
 
 
 def sample_prompts(con, max_answers: int) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from saftool.correction import CorrectionRefused, ErrorRates, corrected, interval, rogan_gladen
-from saftool.report_sql import Z
+from saftool.report.sql import Z
 
 RUNS = 1000
 

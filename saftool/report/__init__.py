@@ -4,9 +4,9 @@
     result = report(store, "figs/", compare=("a", "b"))  # plus an exact McNemar test
     result = report(store, "figs/", profile="learned")   # judge-corrected columns from a profile
 
-The numbers come from DuckDB SQL (`saftool.report_sql`); the figures only draw those tables
-(`saftool.report_plot`). Models trained from one recipe with several seeds are grouped
-(`saftool.report_seeds`): the scores keep one row per seed, and scores_by_model.csv holds the
+The numbers come from DuckDB SQL (`saftool.report.sql`); the figures only draw those tables
+(`saftool.report.plot`). Models trained from one recipe with several seeds are grouped
+(`saftool.report.seeds`): the scores keep one row per seed, and scores_by_model.csv holds the
 mean over seeds with a 95% t-interval. Writes scores.csv, scores_by_model.csv, scores.md, PNG and
 SVG figures and index.html, the single-file viewer (`saftool.viewer`).
 """
@@ -21,12 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from saftool import judge_profile, report_plot
-from saftool import report_sql as q
+from saftool import judge_profile
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
 from saftool.judge import DEFAULT_JUDGE, parse_spec
-from saftool.report_seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_members
+from saftool.report import plot
+from saftool.report import sql as q
+from saftool.report.seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_members
 from saftool.sql import connect, dict_rows, view_files
 from saftool.store import Store, slug
 
@@ -272,13 +273,13 @@ def _figures(rows: list[dict[str, Any]], pooled: list[dict[str, Any]], out: Path
     note = " (mean over seeds, 95% t-interval)" if seeded else ""
     for (metric, eval_set), chart in groups.items():
         if metric == "conservativeness":
-            paths += report_plot.conservativeness_bars(
+            paths += plot.conservativeness_bars(
                 chart, eval_set, out, f"conservativeness_{slug(eval_set)}", note
             )
         elif metric == "safety":
-            paths += report_plot.safety_lines(chart, eval_set, out, f"safety_{slug(eval_set)}", note)
+            paths += plot.safety_lines(chart, eval_set, out, f"safety_{slug(eval_set)}", note)
     if pooled:
-        paths += report_plot.safety_vs_conservativeness(pooled, out, "safety_vs_conservativeness")
+        paths += plot.safety_vs_conservativeness(pooled, out, "safety_vs_conservativeness")
     return paths
 
 

@@ -1,5 +1,5 @@
-"""Figures for `report`: each function draws one table (a list of row dicts from report_sql.scores,
-or from report_seeds.across_seeds with `score` set to the mean over seeds) and writes it as PNG and
+"""Figures for `report`: each function draws one table (a list of row dicts from report.sql.scores,
+or from report.seeds.across_seeds with `score` set to the mean over seeds) and writes it as PNG and
 SVG. matplotlib loads inside the functions, with the Agg backend."""
 
 from __future__ import annotations

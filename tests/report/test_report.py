@@ -128,7 +128,7 @@ def test_empty_store_is_an_error(isolated_store):
 def test_wilson_bounds_never_cross_the_score_at_the_extremes():
     import duckdb
 
-    from saftool.report_sql import _wilson
+    from saftool.report.sql import _wilson
 
     con = duckdb.connect()
     for k, n in [(0, 1), (0, 200), (200, 200), (939, 939), (7, 7), (1, 3)]:

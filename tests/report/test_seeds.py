@@ -9,7 +9,7 @@ from saftool.errors import UsageError
 from saftool.io import write_json
 from saftool.judge import judge_store, load_judge
 from saftool.report import compute, report
-from saftool.report_seeds import seed_members, t_interval
+from saftool.report.seeds import seed_members, t_interval
 from saftool.store import Store
 from tests.seedfix import MODELS, answers, build_seed_store, manifest, train_run
 
