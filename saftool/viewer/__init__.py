@@ -18,7 +18,7 @@ The data sits in `<script type="application/json" id="saftool-data" data-encodin
 * `prompts`: columns eval_set (index), id, kind, text, input, category (index into `categories`,
   -1 for none); `answers`: columns model (index), prompt (index), response, label (code), safe
   (1, 0 or null), rationale (index into `rationales`); `answers_total` counts the store's answers
-  (more than `answers` holds when it was sampled, see `viewer_sql.sample_prompts`);
+  (more than `answers` holds when it was sampled, see `viewer.sql.sample_prompts`);
 * `verdicts`: {judge: [label code per answer, -1 where that judge gave none]} for every other
   judge; `judge_pairs`: [{a, b, n, agreement, kappa, confusion (labels x labels)}];
 * `train_runs`: per trained model its record (base, method, preset, mix, manifest counts, tokens/s,
@@ -38,12 +38,12 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from saftool import viewer_sql as v
 from saftool.errors import UsageError
 from saftool.judge import LABELS
 from saftool.report.seeds import BY_MODEL_COLUMNS, Member, manifests, train_runs
 from saftool.sql import connect, dict_rows, present_views
 from saftool.store import Store
+from saftool.viewer import sql as v
 
 FORMAT = "saftool-viewer"
 VERSION = 1
@@ -312,7 +312,7 @@ def viewer_data(
 
 
 def _asset(name: str) -> str:
-    return files("saftool").joinpath("viewer_assets", name).read_text(encoding="utf-8")
+    return files("saftool.viewer").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def encode(data: dict[str, Any]) -> tuple[str, str]:
