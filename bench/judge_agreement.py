@@ -70,12 +70,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from saftool import judge_profile
     from saftool.hashing import file_sha256
     from saftool.judge import JudgeInput, judge_info, load_judge
-    from saftool.judge_eval import normalize_label, prompt_folds, read_labelled, scored
     from saftool.judges import learned
+    from saftool.judges import profile as judge_profile
     from saftool.judges.cascade import THRESHOLD
+    from saftool.judges.evaluation import normalize_label, prompt_folds, read_labelled, scored
     from saftool.judges.keyword import analyse
     from saftool.store import Store
 

@@ -160,11 +160,11 @@ def eval_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from saftool import judge_profile
     from saftool.cli import get_store
     from saftool.errors import UsageError
     from saftool.judge import judge_info
-    from saftool.judge_eval import evaluate, write_errors
+    from saftool.judges import profile as judge_profile
+    from saftool.judges.evaluation import evaluate, write_errors
 
     judge_obj, store = None, get_store(ctx)
     if column is not None and judge_name is not None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from saftool.errors import InputError, UsageError
 from saftool.judge import Judge, JudgeInput, Verdict, parse_spec
-from saftool.judge_eval import prompt_folds
+from saftool.judges.evaluation import prompt_folds
 from saftool.judges.keyword import VERSION as KEYWORD_VERSION
 from saftool.judges.keyword import analyse
 
@@ -245,7 +245,7 @@ def fit_files(
     in `store`) and write the weights to `out` (atomically). Returns the weights, whose `fit` entry
     records what they were fitted on."""
     from saftool.io import write_json
-    from saftool.judge_eval import read_labelled
+    from saftool.judges.evaluation import read_labelled
 
     rows = list(read_labelled(paths, human_column, store))
     if not rows:

@@ -67,7 +67,7 @@ def error_rates(human: list[str], predicted: list[str]) -> tuple[ErrorRates, int
 
 
 def build(result, info: JudgeInfo, paths: list[str | Path], name: str) -> dict[str, Any]:
-    """The profile document for a `judge_eval.EvalResult` of the judge described by `info`."""
+    """The profile document for an `evaluation.EvalResult` of the judge described by `info`."""
     rates, unknown = error_rates([r["human"] for r in result.rows], result.predicted)
     counts: dict[str, int] = {}
     for row in result.rows:

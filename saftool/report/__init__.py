@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from saftool import judge_profile
 from saftool.errors import SaftoolError, UsageError
 from saftool.io import atomic_open
 from saftool.judge import DEFAULT_JUDGE, parse_spec
+from saftool.judges import profile as judge_profile
 from saftool.report import plot
 from saftool.report import sql as q
 from saftool.report.seeds import BY_MODEL_COLUMNS, Member, across_seeds, seed_members

@@ -9,7 +9,7 @@ and `judge.name`. Scores, as the study defined them:
 * helpfulness      - benign prompts with a reference: % exact match (saftool.metrics normalisation).
 
 `unknown` verdicts are counted in their own column and kept out of n. Intervals are 95% Wilson;
-the judge-corrected ones (saftool.judge_profile) are added in Python from these counts.
+the judge-corrected ones (saftool.judges.profile) are added in Python from these counts.
 Models are ordered as the experiment was run: models whose train run names a mix with a manifest
 first, by (harmful examples, style noreason < short < long, name); the rest after them, by name.
 """

@@ -143,7 +143,7 @@ def test_cascade_spec_errors(weights):
 
 
 def test_judge_eval_scores_a_cascade_held_out(fake_openai, weights, tmp_path):
-    from saftool.judge_eval import evaluate
+    from saftool.judges.evaluation import evaluate
 
     fake_openai.reply = yes_if_sorry
     rows = labelled_rows()

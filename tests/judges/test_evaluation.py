@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from saftool.judge import load_judge
-from saftool.judge_eval import agreement, evaluate
+from saftool.judges.evaluation import agreement, evaluate
 
 MEASURED_KEYWORD = 0.9430  # binary agreement on the 1,350 XSTest v2 completions, measured
 
@@ -44,8 +44,8 @@ def test_learned_judge_on_xstest_in_and_out_of_sample(shared):
     import numpy as np
 
     from saftool.judge import JudgeInput
-    from saftool.judge_eval import read_labelled
     from saftool.judges import learned
+    from saftool.judges.evaluation import read_labelled
 
     folder = shared / "data" / "xstest" / "completions"
     models = ("gpt4", "llama2new", "mistralinstruct")
@@ -117,7 +117,7 @@ def test_estimates_need_a_judge_that_learns(tmp_path):
 
 
 def test_xstest_prompt_type_gives_the_kind():
-    from saftool.judge_eval import _kind
+    from saftool.judges.evaluation import _kind
 
     assert _kind({"type": "contrast_homonyms"}) == "harmful" and _kind({"type": "homonyms"}) == "benign"
     assert _kind({"kind": "benign", "type": "contrast_x"}) == "benign" and _kind({}) == "harmful"

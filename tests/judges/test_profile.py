@@ -145,7 +145,7 @@ def test_profile_needs_a_judge_and_a_valid_name(runner, tmp_path):
 def test_fresh_store_report_uses_the_packaged_profile_of_the_default_judge(runner, isolated_store, tmp_path):
     """A fresh store judged by the default judge gets corrected intervals from the profile the
     package ships; a profile of the user's own in the store wins over it."""
-    from saftool import judge_profile
+    from saftool.judges import profile as judge_profile
     from saftool.judges.learned_profile import PROFILE
 
     build_store(isolated_store)

@@ -11,7 +11,7 @@ import pytest
 
 from saftool import data
 from saftool.judge import load_judge
-from saftool.judge_eval import evaluate
+from saftool.judges.evaluation import evaluate
 from saftool.store import Store
 
 SAMPLE = Path(__file__).parent / "data" / "smollm2_sample.jsonl"
@@ -59,8 +59,8 @@ def test_packaged_profile_is_the_prompt_grouped_measurement(sample_store, shared
     """The default judge's packaged profile is what `judge eval --estimate prompt-grouped` measures
     on the sample, fitted as the default weights are (XSTest's three files and the sample), each
     fold of prompts scored by weights fitted on the other folds."""
-    from saftool.judge_profile import error_rates
     from saftool.judges.learned_profile import PROFILE
+    from saftool.judges.profile import error_rates
 
     xstest = shared / "data" / "xstest" / "completions"
     files = [xstest / f"xstest_v2_completions_{m}.csv" for m in ("gpt4", "llama2new", "mistralinstruct")]
