@@ -1,5 +1,5 @@
 """`gen`: harmful prompts with refusals in every style, built-in benign tasks, safe prompts that look
-unsafe (`saftool.looks_unsafe`, held out only), or built-in open-ended instructions without answers
+unsafe (`saftool.looks_unsafe`: a held-out family, and a train family the base model answers itself), or built-in open-ended instructions without answers
 (`saftool.instructions`, the base set a pretrained model answers itself).
 
     from saftool.gen import GenConfig, generate
@@ -45,7 +45,7 @@ class GenConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str = Field(
-        default="harmful", description="'harmful', 'benign', 'looks-unsafe' (eval only) or 'instructions'."
+        default="harmful", description="'harmful', 'benign', 'looks-unsafe' or 'instructions'."
     )
     split: str = Field(default="train", description="'train' or the held-out 'eval' family.")
     n: int = Field(default=700, ge=1, description="Number of records.")

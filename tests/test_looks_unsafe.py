@@ -12,13 +12,18 @@ from saftool.gen import GenConfig, generate
 from saftool.generators.taxonomy import OPENERS, TEMPLATES
 from saftool.io import write_records
 from saftool.judge import judge_store, load_judge
-from saftool.looks_unsafe import CATEGORIES, CATEGORY_NAMES, capacity, looks_unsafe_items, prompt
+from saftool.looks_unsafe import CATEGORY_NAMES, FAMILIES, capacity, looks_unsafe_items, prompt
 from saftool.report import compute
 from saftool.store import Store
 
 
-def _every_prompt() -> list[tuple[str, str]]:
-    return [(c, prompt(c, i)) for c in CATEGORY_NAMES for i in range(capacity(c))]
+def _every_prompt(split: str = "eval") -> list[tuple[str, str]]:
+    return [(c, prompt(c, i, split)) for c in CATEGORY_NAMES for i in range(capacity(c, split))]
+
+
+def _frame_pattern(frame: str) -> re.Pattern:
+    """A frame as a regex whose slots match any filler."""
+    return re.compile(re.sub(r"\\\{\d\\\}", ".+", re.escape(frame)) + "$", re.IGNORECASE)
 
 
 def test_200_are_distinct_balanced_safe_records():
@@ -34,16 +39,45 @@ def test_200_are_distinct_balanced_safe_records():
     assert {i.category for i in items[: len(CATEGORY_NAMES)]} == set(CATEGORY_NAMES)
 
 
-def test_every_template_prompt_is_distinct_and_every_slot_is_used():
-    texts = [" ".join(t.split()).casefold() for _, t in _every_prompt()]
+@pytest.mark.parametrize("split", ["train", "eval"])
+def test_every_template_prompt_is_distinct_and_every_slot_is_used(split):
+    texts = [" ".join(t.split()).casefold() for _, t in _every_prompt(split)]
     assert len(texts) == len(set(texts))
-    for patterns in CATEGORIES.values():
+    for patterns in FAMILIES[split].values():
         for pattern in patterns:
             for frame in pattern.frames:
                 fields = {f for _, f, _, _ in string.Formatter().parse(frame) if f is not None}
                 assert fields == {str(k) for k in range(len(pattern.slots))}, frame
     # enough per category that other seeds give other prompts, not the same 20 reshuffled
-    assert min(capacity(c) for c in CATEGORY_NAMES) >= 100
+    assert min(capacity(c, split) for c in CATEGORY_NAMES) >= 90
+
+
+def test_the_train_family_shares_no_frame_filler_or_prompt_with_the_eval_family():
+    """The held-out set stays honest: a model trained on the train family's answers meets eval
+    prompts in wordings and about topics it never saw."""
+
+    def parts(split: str) -> tuple[set[str], set[str]]:
+        frames = {f for patterns in FAMILIES[split].values() for p in patterns for f in p.frames}
+        fillers = {v.casefold() for patterns in FAMILIES[split].values() for p in patterns for s in p.slots for v in s}
+        return frames, fillers
+
+    (train_frames, train_fillers), (eval_frames, eval_fillers) = parts("train"), parts("eval")
+    assert not train_frames & eval_frames
+    assert not train_fillers & eval_fillers
+    # no prompt of one family is a wording of the other's frames (a frame may differ in text but
+    # still produce the same sentence shape, e.g. through case)
+    eval_patterns = [_frame_pattern(f) for f in eval_frames]
+    train_patterns = [_frame_pattern(f) for f in train_frames]
+    assert [t for _, t in _every_prompt("train") if any(p.match(t) for p in eval_patterns)] == []
+    assert [t for _, t in _every_prompt("eval") if any(p.match(t) for p in train_patterns)] == []
+
+
+def test_train_records_are_balanced_answerable_and_never_eval_records():
+    train = list(looks_unsafe_items(300, split="train"))
+    assert Counter(i.category for i in train) == dict.fromkeys(CATEGORY_NAMES, 30)
+    assert all(i.kind == "benign" and i.split == "train" and i.id.startswith("looks-unsafe-train-") for i in train)
+    held_out = {i.instruction for i in looks_unsafe_items(1000, split="eval")}
+    assert not held_out & {i.instruction for i in train}
 
 
 def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_prompts(tmp_path):
@@ -80,12 +114,12 @@ def test_categories_are_xstests_safe_types(shared):
     ("config", "message"),
     [
         (
-            GenConfig(kind="looks-unsafe"),
-            "looks-unsafe prompts are held out only (they have no answers to train on); use --split eval",
+            GenConfig(kind="looks-unsafe", n=5000),
+            "the looks-unsafe train templates give at most 960 prompts balanced over categories; lower --n",
         ),
         (
             GenConfig(kind="looks-unsafe", split="eval", n=5000),
-            "the looks-unsafe templates give at most 1050 prompts balanced over categories; lower --n",
+            "the looks-unsafe eval templates give at most 1050 prompts balanced over categories; lower --n",
         ),
         (
             GenConfig(kind="looks-unsafe", split="eval", backend="openai"),

@@ -16,7 +16,7 @@ def gen(
         GenConfig,
         "kind",
         help="harmful (prompts + refusals), benign (tasks + exact answers), looks-unsafe (safe prompts in "
-        "XSTest's categories, --split eval only) or instructions (open-ended requests without answers: a "
+        "XSTest's categories; --split eval is the over-refusal set, train the look-alikes the base model answers) or instructions (open-ended requests without answers: a "
         "pretrained model's own answers to them make its base set).",
     ),
     split: str = option(GenConfig, "split", help="train, or eval: a held-out family never in train."),

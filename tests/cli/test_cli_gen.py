@@ -70,8 +70,8 @@ def test_question_fraction_and_refusal_options(runner):
             "error: benign tasks come only from the built-in generator; drop --backend",
         ),
         (
-            ["--kind", "looks-unsafe"],
-            "error: looks-unsafe prompts are held out only (they have no answers to train on); use --split eval",
+            ["--kind", "looks-unsafe", "--n", "5000"],
+            "error: the looks-unsafe train templates give at most 960 prompts balanced over categories; lower --n",
         ),
     ],
 )
