@@ -43,7 +43,9 @@ class MixConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base: str | None = Field(
-        default=None, description="Alpaca JSON/JSONL file; None = built-in benign tasks."
+        default=None,
+        description="Alpaca JSON/JSONL file or infer's response records, or several joined by commas; "
+        "None = built-in benign tasks.",
     )
     base_n: int = Field(default=3000, ge=0, description="Size of the built-in base set.")
     harm: str | None = Field(default=None, description="Gen file or '-'; None = newest in the store.")
@@ -216,21 +218,29 @@ def build_mix(config: MixConfig, store: Store | None = None) -> tuple[list[Item]
         harm = _harmful(harm_src, config.n_harm, config.style, tap)
         inputs.append(_digest(harm_src, tap))
 
-    base_src = config.base or BUILTIN_BASE
-    tap = _Digest()
+    base: list[Item] = []
+    base_inputs: list[InputDigest] = []
     if config.base:
-        base = list(tap.tap(read_base(config.base)))
+        # several files: a self-distilled base is the answers to the instructions plus the answers
+        # to the looks-unsafe look-alikes, written by two infer runs
+        for src in config.base.split(","):
+            tap = _Digest()
+            base += tap.tap(read_base(src))
+            base_inputs.append(_digest(src, tap))
     else:
         from saftool.benign import benign_items
 
+        tap = _Digest()
         base = list(tap.tap(benign_items(config.base_n, split="train", seed=config.seed)))
-    inputs.insert(0, _digest(base_src, tap))
+        base_inputs.append(_digest(BUILTIN_BASE, tap))
+    inputs[:0] = base_inputs
 
     items = base + harm
     seen: set[str] = set()
-    for item in items:
+    for number, item in enumerate(items):
         if item.id in seen:
-            raise UsageError(f"id {item.id!r} appears in both the base and the harmful input")
+            where = "two base inputs" if number < len(base) else "both the base and the harmful input"
+            raise UsageError(f"id {item.id!r} appears in {where}")
         seen.add(item.id)
     random.Random(config.seed).shuffle(items)
 

@@ -17,7 +17,12 @@ def mix(
     name: str = typer.Option(None, "--name", help="Mix name [default: alpaca, harmN or harmN-STYLE]."),
     style: str = option(MixConfig, "style", help="Restyle refusals: noreason, short or long [default: as generated]."),
     seed: int = option(MixConfig, "seed", help="Shuffle seed (and seed of the built-in base set)."),
-    base: str = option(MixConfig, "base", help="Alpaca JSON or JSONL file [default: built-in benign tasks]."),
+    base: str = option(
+        MixConfig,
+        "base",
+        help="Alpaca JSON or JSONL file, or infer's response records; several joined by commas "
+        "[default: built-in benign tasks].",
+    ),
     base_n: int = option(MixConfig, "base_n", help="Size of the built-in base set (without --base)."),
     harm: str = option(
         MixConfig,

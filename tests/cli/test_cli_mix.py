@@ -141,3 +141,27 @@ def test_mix_base_reads_a_models_own_answers(runner, isolated_store, tmp_path):
     assert items["r1"].instruction == "Name a fruit." and items["r1"].source == "self:smollm2-135m"
     manifest = MixManifest.model_validate_json((isolated_store / "mixes" / "distil.manifest.json").read_text())
     assert (manifest.n_benign, manifest.n_harmful, manifest.inputs[0].records) == (3, 2, 3)
+
+
+def test_mix_joins_several_bases_and_refuses_an_id_in_two(runner, isolated_store, tmp_path):
+    """The self-distilled base is two infer outputs (instructions, look-alikes): `--base` joins
+    them (joined by a comma), each with its own input digest; one id in both would train the same
+    prompt twice."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(json.dumps({"instruction": f"Say {i}.", "output": str(i)}) + "\n" for i in range(3)))
+    second.write_text("".join(
+        json.dumps({"id": f"lu-{i}", "instruction": f"Kill {i} weeds?", "output": "Pull them.", "kind": "benign",
+                    "source": "lu"}) + "\n"
+        for i in range(2)
+    ))  # fmt: skip
+    _gen(runner, "--n", "4")
+    result = runner.invoke(app, ["mix", "--base", f"{first},{second}", "--n-harm", "1", "--name", "two"])
+    assert result.exit_code == 0, result.output
+    manifest = MixManifest.model_validate_json((isolated_store / "mixes" / "two.manifest.json").read_text())
+    assert (manifest.n_benign, manifest.n_harmful) == (5, 1)
+    assert [(d.path, d.records) for d in manifest.inputs[:2]] == [(str(first), 3), (str(second), 2)]
+
+    result = runner.invoke(app, ["mix", "--base", f"{second},{second}", "--n-harm", "0", "--name", "twice"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: id 'lu-0' appears in two base inputs"
+    assert not (isolated_store / "mixes" / "twice.jsonl").exists()
