@@ -1,5 +1,9 @@
 """Loading what `train` wrote for inference and export: full models, and LoRA adapters on their base.
 
+* `open_model_dir` checks a model directory before any weights load and finds what it names: a
+  full model's weights, or the base a PEFT adapter names and the tokenizer to use. The local
+  inference backends (hf, vllm), the judges and export open model directories through it.
+
 * A LoRA adapter is merged into its base in float32 and the merged weights are cast afterwards.
   Merging into a bf16 base instead rounds W + (alpha/r)·BA back to W wherever the update is below
   half a bf16 step of W (bf16 keeps 8 significant bits: about 0.4% of |W|), so a short LoRA run's
@@ -11,16 +15,50 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from saftool.errors import SaftoolError, UsageError
-from saftool.runtimes import ModelDir, open_model_dir
+from saftool.hub import ModelSource, resolve_model
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A local model directory as the local backends (hf, vllm) load it."""
+
+    path: Path
+    base: ModelSource | None  # the base model a PEFT adapter directory names, resolved; None for a full model
+    tokenizer: str  # the directory's own tokenizer, else (an adapter saved without one) its base's
+
+
+def open_model_dir(model: str) -> ModelDir:
+    """Check `model` holds safetensors weights and a config (or a PEFT adapter), and find what it names.
+
+    An adapter's base (a directory or a Hub id) resolves through `saftool.hub`, so a base on the Hub
+    loads from the Hugging Face cache under the same offline rules as a model given by Hub id.
+    """
+    path = Path(model)
+    base = None
+    if (path / "adapter_config.json").is_file():
+        if not (path / "adapter_model.safetensors").is_file():
+            raise SaftoolError(f"adapter directory {path} holds no adapter_model.safetensors")
+        named = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+        if not isinstance(named, str) or not named:
+            raise SaftoolError(f"{path / 'adapter_config.json'}: base_model_name_or_path names no base model")
+        base = resolve_model(named)
+    elif not (path / "config.json").is_file():
+        raise SaftoolError(f"model directory {path} holds no config.json")
+    elif not any(path.glob("*.safetensors")):
+        raise SaftoolError(f"model directory {path} holds no .safetensors weights (saftool loads only safetensors)")
+    own_tokenizer = base is None or (path / "tokenizer_config.json").is_file()
+    return ModelDir(path, base, str(path) if own_tokenizer else str(base.path))
 
 
 def nf4_config(bf16: bool, quant_storage=None):
@@ -43,7 +81,7 @@ def nf4_config(bf16: bool, quant_storage=None):
 
 
 def load_causal_lm(local: ModelDir, dtype, device, *, load_in_4bit: bool = False):
-    """The model of a model directory (`runtimes.open_model_dir`) in `dtype` on `device`, in eval mode.
+    """The model of a model directory (`open_model_dir`) in `dtype` on `device`, in eval mode.
 
     A full model loads as is. An adapter is merged into its base in float32, then cast to `dtype`;
     with `load_in_4bit` the base loads in 4-bit NF4 (as QLoRA trained on it) and the adapter stays

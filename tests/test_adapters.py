@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from saftool.adapters import open_model_dir
 from saftool.errors import UsageError
-from saftool.runtimes import open_model_dir
 
 TARGET = "model.layers.0.self_attn.q_proj.weight"
 

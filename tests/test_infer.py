@@ -269,8 +269,8 @@ def test_model_dirs_the_local_backends_open(tmp_path, monkeypatch):
     Hub id finds in the Hugging Face cache."""
     import json
 
+    from saftool.adapters import open_model_dir
     from saftool.errors import SaftoolError
-    from saftool.runtimes import open_model_dir
 
     full, adapter = tmp_path / "full", tmp_path / "adapter"
     full.mkdir()
@@ -413,7 +413,7 @@ def test_vllm_engine_arguments(trained, tmp_path):
     vLLM's kernels have)."""
     import json
 
-    from saftool.runtimes import open_model_dir
+    from saftool.adapters import open_model_dir
     from saftool.runtimes.local import model_config
     from saftool.runtimes.vllm import engine_args
 

@@ -65,8 +65,8 @@ def model_names(source) -> list[str]:
 
 def _resolve(ref: str, store):
     """The model's files (a Hub id, store name or directory), checked to be a full safetensors model."""
+    from saftool.adapters import open_model_dir
     from saftool.hub import resolve_model
-    from saftool.runtimes import open_model_dir
     from saftool.store import Store
 
     source = resolve_model(ref, store or Store())

@@ -9,12 +9,8 @@ given (openai).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
-from saftool.errors import SaftoolError
-from saftool.hub import ModelSource, resolve_model
 from saftool.registry import Registry
 
 
@@ -44,38 +40,6 @@ class RuntimeOptions:
     endpoint: str = "chat"  # openai: chat (messages; the server's chat template) or completions (raw text)
     load_in_4bit: bool = False  # hf: the base in 4-bit NF4 (a QLoRA adapter on the base it trained on), unmerged
     dtype: str = "auto"  # hf: auto (runtimes.local.local_dtype), float32 or bfloat16
-
-
-@dataclass(frozen=True)
-class ModelDir:
-    """A local model directory as the local backends (hf, vllm) load it."""
-
-    path: Path
-    base: ModelSource | None  # the base model a PEFT adapter directory names, resolved; None for a full model
-    tokenizer: str  # the directory's own tokenizer, else (an adapter saved without one) its base's
-
-
-def open_model_dir(model: str) -> ModelDir:
-    """Check `model` holds safetensors weights and a config (or a PEFT adapter), and find what it names.
-
-    An adapter's base (a directory or a Hub id) resolves through `saftool.hub`, so a base on the Hub
-    loads from the Hugging Face cache under the same offline rules as a model given by Hub id.
-    """
-    path = Path(model)
-    base = None
-    if (path / "adapter_config.json").is_file():
-        if not (path / "adapter_model.safetensors").is_file():
-            raise SaftoolError(f"adapter directory {path} holds no adapter_model.safetensors")
-        named = json.loads((path / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
-        if not isinstance(named, str) or not named:
-            raise SaftoolError(f"{path / 'adapter_config.json'}: base_model_name_or_path names no base model")
-        base = resolve_model(named)
-    elif not (path / "config.json").is_file():
-        raise SaftoolError(f"model directory {path} holds no config.json")
-    elif not any(path.glob("*.safetensors")):
-        raise SaftoolError(f"model directory {path} holds no .safetensors weights (saftool loads only safetensors)")
-    own_tokenizer = base is None or (path / "tokenizer_config.json").is_file()
-    return ModelDir(path, base, str(path) if own_tokenizer else str(base.path))
 
 
 RUNTIMES = Registry(

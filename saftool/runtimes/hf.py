@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from saftool.adapters import open_model_dir
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, Prompt, RuntimeOptions, open_model_dir
+from saftool.runtimes import Completion, Prompt, RuntimeOptions
 from saftool.runtimes.local import (
     check_max_memory,
     check_template,

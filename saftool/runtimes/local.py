@@ -9,9 +9,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from saftool.adapters import ModelDir
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
-from saftool.runtimes import ModelDir, Prompt
+from saftool.runtimes import Prompt
 from saftool.template import chat_messages, render_text, template_text
 
 

@@ -17,9 +17,10 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from saftool.adapters import ModelDir, open_model_dir
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, ModelDir, Prompt, RuntimeOptions, open_model_dir
+from saftool.runtimes import Completion, Prompt, RuntimeOptions
 from saftool.runtimes.local import (
     check_max_memory,
     check_template,
