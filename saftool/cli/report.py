@@ -53,7 +53,7 @@ def report(
     from saftool.cli import get_store
     from saftool.report import report as run_report
     from saftool.report import rich_table
-    from saftool.viewer import load_prices
+    from saftool.report.viewer import load_prices
 
     pair = tuple(compare) if compare and all(compare) else None
     price_table = load_prices(prices) if prices else None

@@ -8,7 +8,7 @@ The numbers come from DuckDB SQL (`saftool.report.sql`); the figures only draw t
 (`saftool.report.plot`). Models trained from one recipe with several seeds are grouped
 (`saftool.report.seeds`): the scores keep one row per seed, and scores_by_model.csv holds the
 mean over seeds with a 95% t-interval. Writes scores.csv, scores_by_model.csv, scores.md, PNG and
-SVG figures and index.html, the single-file viewer (`saftool.viewer`).
+SVG figures and index.html, the single-file viewer (`saftool.report.viewer`).
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def report(
     """Write scores.csv, scores_by_model.csv, scores.md, the figures (PNG + SVG) and the viewer,
     index.html, into `out_dir`. A store without judgments still gets a viewer saying so (and
     showing what else the store holds) before the error."""
-    from saftool import viewer
+    from saftool.report import viewer
 
     prices = viewer.check_prices(prices)  # before anything is written
     out = Path(out_dir)

@@ -34,7 +34,7 @@ COLUMNS = {
     "safe": "BOOLEAN",
     "judge": "STRUCT(name VARCHAR, config_hash VARCHAR)",
     "evidence": "STRUCT(decided_by VARCHAR)",
-    # the viewer's answer browser and token counts (saftool.viewer.sql)
+    # the viewer's answer browser and token counts (saftool.report.viewer.sql)
     "prompt": "VARCHAR",
     "input": "VARCHAR",
     "category": "VARCHAR",

@@ -43,7 +43,7 @@ def test_report_compare_with_itself_is_exit_2(runner, isolated_store, tmp_path):
 
 
 def test_report_prices_reach_the_viewer(runner, isolated_store, tmp_path):
-    from saftool.viewer import read_data
+    from saftool.report.viewer import read_data
 
     build_store(isolated_store)
     runner.invoke(app, ["judge"])

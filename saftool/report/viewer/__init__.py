@@ -41,9 +41,9 @@ from typing import Any
 from saftool.errors import UsageError
 from saftool.judge import LABELS
 from saftool.report.seeds import BY_MODEL_COLUMNS, Member, manifests, train_runs
+from saftool.report.viewer import sql as v
 from saftool.sql import connect, dict_rows, present_views
 from saftool.store import Store
-from saftool.viewer import sql as v
 
 FORMAT = "saftool-viewer"
 VERSION = 1
@@ -312,7 +312,7 @@ def viewer_data(
 
 
 def _asset(name: str) -> str:
-    return files("saftool.viewer").joinpath("assets", name).read_text(encoding="utf-8")
+    return files("saftool.report.viewer").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def encode(data: dict[str, Any]) -> tuple[str, str]:

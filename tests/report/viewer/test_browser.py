@@ -11,7 +11,7 @@ import pytest
 from saftool.report import compute, report
 from saftool.sql import query
 from saftool.store import Store
-from tests.viewer.viewerfix import build_viewer_store
+from tests.report.viewer.viewerfix import build_viewer_store
 
 CHROMIUM = os.environ.get("SAFTOOL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -4,12 +4,11 @@ import re
 
 import pytest
 
-from saftool import viewer
 from saftool.errors import SaftoolError, UsageError
-from saftool.report import compute, open_judgments, report
+from saftool.report import compute, open_judgments, report, viewer
+from saftool.report.viewer import kappa, load_prices, read_data
 from saftool.sql import query
-from saftool.viewer import kappa, load_prices, read_data
-from tests.viewer.viewerfix import SECOND_JUDGE, build_viewer_store
+from tests.report.viewer.viewerfix import SECOND_JUDGE, build_viewer_store
 
 PRICES = {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}
 

@@ -1,4 +1,4 @@
-// saftool report viewer: reads the data block (saftool/viewer/__init__.py documents its layout) and draws the
+// saftool report viewer: reads the data block (saftool/report/viewer/__init__.py documents its layout) and draws the
 // views. No network, no libraries: it runs from file://.
 "use strict";
 
