@@ -32,7 +32,7 @@ from tinysetup import build_store  # noqa: E402
 from saftool.io import read_records  # noqa: E402
 from saftool.presets import resolve_config  # noqa: E402
 from saftool.records import GenerationConfig, Item  # noqa: E402
-from saftool.runtimes import Prompt, RuntimeOptions  # noqa: E402
+from saftool.runtimes import Prompt  # noqa: E402
 from saftool.runtimes.hf import HFRuntime  # noqa: E402
 from saftool.template import format_prompt  # noqa: E402
 from saftool.train import train  # noqa: E402
@@ -93,7 +93,7 @@ def main() -> None:
     items = list(read_records(store.eval_path("bench-eval"), Item))
     prompts = [Prompt(i.instruction, i.input) for i in items]
 
-    runtime = HFRuntime(model_dir, RuntimeOptions(batch_size=args.batch_size, device="cpu"))
+    runtime = HFRuntime(model_dir, HFRuntime.Options(batch_size=args.batch_size, device="cpu"))
     # the loop runs the runtime's own model and tokenizer: the same weights by construction, loaded once
     (loop_texts, loop_tokens), loop_s = fastest(
         lambda: study_loop(runtime.model, runtime.tokenizer, prompts, args.max_new_tokens), args.repeat

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from saftool.devices import cpu_has_bf16  # noqa: E402
 from saftool.records import GenerationConfig, Item  # noqa: E402
-from saftool.runtimes import Prompt, RuntimeOptions  # noqa: E402
+from saftool.runtimes import Prompt  # noqa: E402
 from saftool.runtimes.hf import HFRuntime  # noqa: E402
 from saftool.runtimes.local import encode_prompts, fit_context  # noqa: E402
 from saftool.store import Store  # noqa: E402
@@ -146,7 +146,7 @@ def main() -> None:
     items, source = study_prompts(args.prompts)
     prompts = [Prompt(i.instruction, i.input) for i in items]
     gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
-    fp32 = HFRuntime(str(path), RuntimeOptions(device="cpu", dtype="float32"))
+    fp32 = HFRuntime(str(path), HFRuntime.Options(device="cpu", dtype="float32"))
     tok, stops = fp32.tokenizer, fp32.stops
     # the prompt ids infer itself makes, so both sides answer exactly the same input
     encoded = fit_context(
@@ -184,7 +184,7 @@ def main() -> None:
     )
     ratio32 = tokens32 / s32 / base_tps
     if cpu_has_bf16():
-        bf16 = HFRuntime(str(path), RuntimeOptions(device="cpu"))
+        bf16 = HFRuntime(str(path), HFRuntime.Options(device="cpu"))
         (texts16, tokens16), s16 = timed(runtime_answers, bf16, prompts, gen)
         print(
             f"infer (hf), {str(bf16.dtype).removeprefix('torch.')} (--dtype auto), batch {bf16.batch_size}: "

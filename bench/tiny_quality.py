@@ -36,6 +36,7 @@ from saftool.judges.keyword import classify  # noqa: E402
 from saftool.metrics import exact_match  # noqa: E402
 from saftool.presets import resolve_config  # noqa: E402
 from saftool.records import Response  # noqa: E402
+from saftool.runtimes import load_runtime  # noqa: E402
 from saftool.store import Store  # noqa: E402
 from saftool.train import train  # noqa: E402
 
@@ -94,7 +95,7 @@ def main() -> None:
     started = time.monotonic()
     run = train("quality", _config(args.seed, args.set), store=store, preset="tiny")
     train_seconds = time.monotonic() - started
-    infer("quality", ["heldout-benign", "heldout-harmful"], store=store)
+    infer(load_runtime("hf", "quality", store=store), ["heldout-benign", "heldout-harmful"], store=store)
 
     hits: dict[str, list[bool]] = defaultdict(list)
     for r in read_records(store.responses_path("quality", "heldout-benign"), Response):

@@ -22,10 +22,10 @@ from pathlib import Path
 from saftool import console
 from saftool.errors import SaftoolError, UsageError
 from saftool.hashing import config_hash
-from saftool.hub import ModelSource, resolve_model
+from saftool.hub import ModelSource
 from saftool.io import STDIO, JsonlAppender, output_lock, read_json, read_records, repair_tail, write_records
 from saftool.records import GenerationConfig, Item, Response, TrainRun
-from saftool.runtimes import RUNTIMES, Prompt, RuntimeOptions
+from saftool.runtimes import Prompt, Runtime
 from saftool.store import Store, check_name, slug
 from saftool.template import TEMPLATES
 
@@ -45,32 +45,22 @@ class InferResult:
 
 
 def infer(
-    model: str,
+    runtime: Runtime,
     eval_sets: Sequence[str] = (),
     *,
     items: Iterable[Item] | None = None,
     items_name: str = "input",
     output: str | Path | None = None,
     store: Store | None = None,
-    backend: str = "hf",
     generation: GenerationConfig | None = None,
-    batch_size: int | None = None,
-    device: str = "auto",
-    max_memory: float = 0.8,
-    decoder: str = "auto",
-    tensor_parallel: int = 1,
-    endpoint: str = "chat",
-    load_in_4bit: bool = False,
-    dtype: str = "auto",
 ) -> list[InferResult]:
-    """Answer the store's eval sets `eval_sets` (and/or `items`, named `items_name`) with `model`.
+    """Answer the store's eval sets `eval_sets` (and/or `items`, named `items_name`) with `runtime`.
 
-    `model` is a store model name, a local Hugging Face directory or a Hub id `ORG/NAME[@REVISION]`
-    (hf, vllm; see `saftool.hub.resolve_model`), or the served model id (openai). `output` (only with
-    `items`) writes there instead of the store; `-` streams to stdout. A `generation` whose template
-    was not set explicitly takes the one the model was tuned in (its train_run.json), else the
-    backend's default (alpaca; chat for an openai chat endpoint). Every bad option or name fails
-    before any weights load and before anything is written.
+    `runtime` comes from `saftool.runtimes.load_runtime` (any backend: this asks it only what every
+    runtime has). `output` (only with `items`) writes there instead of the store; `-` streams to
+    stdout. A `generation` whose template was not set explicitly takes the one the model was tuned
+    in (its train_run.json), else the runtime's default (alpaca; chat for an openai chat endpoint).
+    Every bad name fails before any weights load and before anything is written.
     """
     store = store or Store()
     generation = generation or GenerationConfig()
@@ -78,35 +68,16 @@ def infer(
         raise UsageError("nothing to answer: give eval set names or input items")
     if output is not None and (eval_sets or items is None):
         raise UsageError("an output file goes with input items only; eval sets are written to the store")
-    if load_in_4bit and backend != "hf":
-        raise UsageError(f"--load-in-4bit is an hf backend option, not {backend}'s")
-    if dtype != "auto" and backend != "hf":
-        raise UsageError(f"--dtype is an hf backend option, not {backend}'s")
-    runtime_cls = RUNTIMES.load(backend)
-    source = resolve_model(model, store) if runtime_cls.loads_model_dir else ModelSource(Path(model), model)
+    source = runtime.source
     sets: list[tuple[str, list[Item]]] = [
         (name, list(read_records(store.require_eval(name), Item))) for name in eval_sets
     ]
     if items is not None:
         sets.append((check_name(items_name, "eval set name"), list(items)))
-    options = RuntimeOptions(
-        batch_size=batch_size,
-        device=device,
-        cache_dir=str(store.cache / "infer"),
-        max_memory=max_memory,
-        decoder=decoder,
-        tensor_parallel=tensor_parallel,
-        endpoint=endpoint,
-        load_in_4bit=load_in_4bit,
-        dtype=dtype,
-    )
-    runtime = runtime_cls(str(source.path), options)
-    tuned = _tuned_format(source) if runtime_cls.loads_model_dir else None
+    tuned = _tuned_format(source) if runtime.loads_model_dir else None
     generation = prompt_format(runtime, generation, source.id, tuned)
-    if load_in_4bit:
-        generation = generation.model_copy(update={"weights": "nf4"})
-    elif backend == "hf" and str(runtime.dtype) == "torch.bfloat16":
-        generation = generation.model_copy(update={"weights": "bf16"})  # its answers are not float32's
+    if runtime.weights is not None:  # its answers are not those of the weights as saved
+        generation = generation.model_copy(update={"weights": runtime.weights})
     results = []
     for name, set_items in sets:
         if output is None:
@@ -115,7 +86,7 @@ def infer(
             target = None if output == STDIO else Path(output)
         # a second process answering the same set waits, then skips what this one wrote
         with output_lock(target, wait=True) if target is not None else contextlib.nullcontext():
-            results.append(_answer(runtime, backend, source, name, set_items, generation, target))
+            results.append(_answer(runtime, name, set_items, generation, target))
     return results
 
 
@@ -158,7 +129,8 @@ def _tuned_format(source: ModelSource) -> tuple[str, str | None] | None:
     return run.template, run.system
 
 
-def _answer(runtime, backend, source: ModelSource, eval_set, items, generation, target: Path | None) -> InferResult:
+def _answer(runtime: Runtime, eval_set, items, generation, target: Path | None) -> InferResult:
+    source = runtime.source
     gen_hash = config_hash(generation)
     done = _answered(target, gen_hash, source.revision) if target is not None else set()
     todo = [item for item in items if item.id not in done]
@@ -206,7 +178,7 @@ def _answer(runtime, backend, source: ModelSource, eval_set, items, generation, 
                         completion_tokens=completion.completion_tokens,
                         generation=generation,
                         generation_hash=gen_hash,
-                        backend=backend,
+                        backend=runtime.name,
                     )
                 )
                 bar.advance()

@@ -105,18 +105,18 @@ def test_infer_answers_with_a_qlora_adapter_on_its_4bit_base(adapter, isolated_s
     from saftool.infer import infer
     from saftool.io import read_records
     from saftool.records import GenerationConfig, Response
+    from saftool.runtimes import load_runtime
     from saftool.store import Store
     from tests.modelfix import eval_items
 
     out = tmp_path / "answers.jsonl"
+    store = Store(isolated_store)
     infer(
-        str(adapter),
+        load_runtime("hf", str(adapter), store=store, device="cpu", load_in_4bit=True),
         items=eval_items(4),
         output=out,
-        store=Store(isolated_store),
+        store=store,
         generation=GenerationConfig(max_new_tokens=4),
-        device="cpu",
-        load_in_4bit=True,
     )
     answers = list(read_records(out, Response))
     assert len(answers) == 6 and all(a.completion_tokens >= 1 for a in answers)

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 
 from saftool.errors import SaftoolError, UsageError
@@ -9,7 +7,7 @@ from saftool.infer import infer
 from saftool.io import read_records
 from saftool.presets import resolve_config
 from saftool.records import GenerationConfig, Response
-from saftool.runtimes import Prompt, RuntimeOptions
+from saftool.runtimes import Prompt, load_runtime
 from saftool.runtimes.hf import HFRuntime
 from saftool.store import Store
 from saftool.template import format_prompt
@@ -41,7 +39,7 @@ def _responses(store: Store, eval_set: str = "ev") -> list[Response]:
 
 
 def test_batched_greedy_equals_one_prompt_at_a_time(trained):
-    runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=8))
+    runtime = HFRuntime(str(trained.model_dir("m")), HFRuntime.Options(batch_size=8))
     prompts = [Prompt(i.instruction, i.input) for i in eval_items(16)]
     gen = GenerationConfig(max_new_tokens=24)
     batched = dict(runtime.generate(prompts, gen))
@@ -75,7 +73,7 @@ def test_slot_decoder_equals_generate_one_prompt_at_a_time(trained, monkeypatch)
     against transformers' own greedy loop."""
     from saftool.runtimes import hf
 
-    runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=4))
+    runtime = HFRuntime(str(trained.model_dir("m")), HFRuntime.Options(batch_size=4))
     prompts = [Prompt(i.instruction, i.input) for i in eval_items(16)]
     monkeypatch.setattr(hf, "PREFILL_GROUP", 3)
     monkeypatch.setattr(hf, "ATTN_ROWS", 3)
@@ -114,7 +112,7 @@ def test_slot_decoder_with_grouped_query_heads(trained, tmp_path, monkeypatch):
     gqa.save_pretrained(tmp_path)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(source / name, tmp_path / name)
-    runtime = HFRuntime(str(tmp_path), RuntimeOptions(batch_size=4))
+    runtime = HFRuntime(str(tmp_path), HFRuntime.Options(batch_size=4))
     prompts = [Prompt(i.instruction, i.input) for i in eval_items(8)]
     monkeypatch.setattr(hf, "ATTN_ROWS", 3)
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=16)))
@@ -124,7 +122,7 @@ def test_slot_decoder_with_grouped_query_heads(trained, tmp_path, monkeypatch):
 
 
 def test_infer_writes_responses_with_provenance(store):
-    [result] = infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=16), batch_size=4)
+    [result] = infer(load_runtime("hf", "m", store=store, batch_size=4), ["ev"], store=store, generation=GenerationConfig(max_new_tokens=16))
     rows = _responses(store)
     assert result.answered == len(rows) == 18 and result.skipped == 0
     benign = [r for r in rows if r.kind == "benign"]
@@ -148,27 +146,28 @@ def test_interrupted_infer_resumes_without_duplicates(store, monkeypatch):
 
     monkeypatch.setattr(HFRuntime, "generate", dying)
     with pytest.raises(KeyboardInterrupt):
-        infer("m", ["ev"], store=store, generation=gen, batch_size=4)
+        infer(load_runtime("hf", "m", store=store, batch_size=4), ["ev"], store=store, generation=gen)
     first = _responses(store)
     assert 4 <= len(first) < 18
     # a kill can also tear the last line: it is dropped, not glued to the next record
     path = store.responses_path("m", "ev")
     path.write_text(path.read_text() + '{"id": "torn', encoding="utf-8")
     monkeypatch.setattr(HFRuntime, "generate", real)
-    [result] = infer("m", ["ev"], store=store, generation=gen, batch_size=4)
+    [result] = infer(load_runtime("hf", "m", store=store, batch_size=4), ["ev"], store=store, generation=gen)
     rows = _responses(store)
     assert result.skipped == len(first) and len(rows) == 18
     assert len({r.id for r in rows}) == 18
     # same config again: nothing to do; another config replaces the answers
-    assert infer("m", ["ev"], store=store, generation=gen)[0].answered == 0
-    infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=4))
+    runtime = load_runtime("hf", "m", store=store)
+    assert infer(runtime, ["ev"], store=store, generation=gen)[0].answered == 0
+    infer(runtime, ["ev"], store=store, generation=GenerationConfig(max_new_tokens=4))
     assert len(_responses(store)) == 18 and {r.generation.max_new_tokens for r in _responses(store)} == {4}
 
 
 def test_items_to_stdout_and_a_local_model_directory(store, capsys):
     items = eval_items(4)
     infer(
-        str(store.model_dir("m")),
+        load_runtime("hf", str(store.model_dir("m")), store=store),
         items=items,
         output="-",
         store=store,
@@ -182,7 +181,7 @@ def test_items_to_stdout_and_a_local_model_directory(store, capsys):
 def test_openai_backend_against_a_fake_server(store, fake_openai):
     """A chat endpoint gets the bare instruction (the server applies the chat template): no Alpaca
     wrapping a second time. A rerun costs no request."""
-    [result] = infer("served-model", ["ev"], store=store, backend="openai", batch_size=4)
+    [result] = infer(load_runtime("openai", "served-model", store=store, batch_size=4), ["ev"], store=store)
     rows = list(read_records(store.responses_path("served-model", "ev"), Response))
     assert result.answered == 18 and {r.backend for r in rows} == {"openai"}
     assert {(r.generation.template, r.generation.template_hash) for r in rows} == {("chat", None)}
@@ -195,7 +194,7 @@ def test_openai_backend_against_a_fake_server(store, fake_openai):
         )
     assert all(len(body["messages"]) == 1 for body in fake_openai.bodies)
     requests = fake_openai.requests
-    assert infer("served-model", ["ev"], store=store, backend="openai")[0].answered == 0
+    assert infer(load_runtime("openai", "served-model", store=store), ["ev"], store=store)[0].answered == 0
     assert fake_openai.requests == requests
 
 
@@ -206,7 +205,11 @@ def test_openai_system_message_sampling_and_the_completions_endpoint(store, fake
     sampled = GenerationConfig(
         template="chat", system="Be brief.", do_sample=True, temperature=0.7, top_p=0.9, seed=3
     )
-    ask = partial(infer, "served", items=items, store=store, backend="openai")
+
+    def ask(output, generation=None, **options):
+        runtime = load_runtime("openai", "served", store=store, **options)
+        return infer(runtime, items=items, output=output, store=store, generation=generation)
+
     ask(output="-", generation=sampled)
     first = fake_openai.bodies[-1]
     assert first["messages"][0] == {"role": "system", "content": "Be brief."}
@@ -232,11 +235,11 @@ def test_openai_system_message_sampling_and_the_completions_endpoint(store, fake
 
 def test_bad_names(store):
     with pytest.raises(UsageError, match="unknown model 'nope'; known: m"):
-        infer("nope", ["ev"], store=store)
+        load_runtime("hf", "nope", store=store)
     with pytest.raises(UsageError, match="unknown eval set 'nope'; known: ev"):
-        infer("m", ["nope"], store=store)
+        infer(load_runtime("hf", "m", store=store), ["nope"], store=store)
     with pytest.raises(UsageError, match="unknown inference backend 'tgi'; choose one of: hf, vllm, openai"):
-        infer("m", ["ev"], store=store, backend="tgi")
+        load_runtime("tgi", "m", store=store)
 
 
 def test_vllm_without_the_package_gives_the_install_line(store):
@@ -247,7 +250,7 @@ def test_vllm_without_the_package_gives_the_install_line(store):
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed")
     with pytest.raises(MissingDependencyError, match=r"pip install 'saftool\[vllm\]'"):
-        infer("m", ["ev"], store=store, backend="vllm")
+        load_runtime("vllm", "m", store=store)
 
 
 def test_prompts_longer_than_the_context_keep_their_head_and_end():
@@ -308,25 +311,24 @@ def test_infer_by_hub_id_from_the_offline_cache(store, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     cache_model(tmp_path / "hf", "org/tiny", store.model_dir("m"))
     gen = GenerationConfig(max_new_tokens=4)
-    [result] = infer("org/tiny", ["ev"], store=store, generation=gen)
+    [result] = infer(load_runtime("hf", "org/tiny", store=store), ["ev"], store=store, generation=gen)
     rows = list(read_records(store.responses_path("org_tiny", "ev"), Response))
     assert result.answered == 18 and {(r.model, r.model_revision) for r in rows} == {("org/tiny", COMMIT)}
     newer = "f" * 40
     cache_model(tmp_path / "hf", "org/tiny", store.model_dir("m"), commit=newer)
-    [result] = infer(f"org/tiny@{newer}", ["ev"], store=store, generation=gen)
+    [result] = infer(load_runtime("hf", f"org/tiny@{newer}", store=store), ["ev"], store=store, generation=gen)
     rows = list(read_records(store.responses_path("org_tiny", "ev"), Response))
     assert result.answered == 18 and {r.model_revision for r in rows} == {newer}
 
 
 def test_vllm_refuses_the_cpu(tmp_path):
     """vLLM chooses its own device: --device cpu is refused, not run on the GPU regardless."""
-    from saftool.runtimes import RuntimeOptions
     from saftool.runtimes.vllm import VLLMRuntime
 
     with pytest.raises(
         UsageError, match="the vllm backend runs on a GPU only; use --backend hf for --device cpu"
     ):
-        VLLMRuntime(str(tmp_path), RuntimeOptions(device="cpu"))
+        VLLMRuntime(str(tmp_path), VLLMRuntime.Options(device="cpu"))
 
 
 def test_vllm_refuses_a_qlora_adapter_and_says_why(trained, tmp_path):
@@ -342,7 +344,7 @@ def test_vllm_refuses_a_qlora_adapter_and_says_why(trained, tmp_path):
     run = json.loads((qlora / "train_run.json").read_text())
     (qlora / "train_run.json").write_text(json.dumps({**run, "method": "qlora"}))
     with pytest.raises(UsageError) as refused:
-        VLLMRuntime(str(qlora), RuntimeOptions(device="cuda"))
+        VLLMRuntime(str(qlora), VLLMRuntime.Options(device="cuda"))
     assert str(refused.value) == (
         f"{qlora} is a QLoRA adapter, trained on its base's 4-bit NF4 weights; vLLM would run it on the bf16 "
         "base, which it was not trained with: use --backend hf --load-in-4bit, or export it merged "
@@ -355,10 +357,10 @@ def test_vllm_refuses_a_qlora_adapter_and_says_why(trained, tmp_path):
         if record is not None:
             (qlora / "train_run.json").write_text(json.dumps(record))
         if torch.cuda.is_available():
-            VLLMRuntime(str(qlora), RuntimeOptions(device="cuda"))  # weights load at the first generate
+            VLLMRuntime(str(qlora), VLLMRuntime.Options(device="cuda"))  # weights load at the first generate
         else:
             with pytest.raises(SaftoolError, match="no CUDA device is visible"):
-                VLLMRuntime(str(qlora), RuntimeOptions(device="cuda"))
+                VLLMRuntime(str(qlora), VLLMRuntime.Options(device="cuda"))
 
 
 CHAT_TEMPLATE = (
@@ -383,12 +385,13 @@ def test_a_model_tuned_in_chat_format_is_asked_in_it(store, tmp_path, capsys):
     run = json.loads((chat_dir / "train_run.json").read_text())
     (chat_dir / "train_run.json").write_text(json.dumps({**run, "template": "chat", "system": "Be safe."}))
     gen = GenerationConfig(max_new_tokens=4)
-    [result] = infer("chatty", ["ev"], store=store, generation=gen)
+    chatty = load_runtime("hf", "chatty", store=store)
+    [result] = infer(chatty, ["ev"], store=store, generation=gen)
     rows = list(read_records(store.responses_path("chatty", "ev"), Response))
     assert {(r.generation.template, r.generation.system) for r in rows} == {("chat", "Be safe.")}
     assert "was tuned with" not in capsys.readouterr().err
     [again] = infer(
-        "chatty", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=4, template="alpaca")
+        chatty, ["ev"], store=store, generation=GenerationConfig(max_new_tokens=4, template="alpaca")
     )
     assert again.answered == 18  # another template: every prompt answered again
     assert (
@@ -400,7 +403,7 @@ def test_a_model_tuned_in_chat_format_is_asked_in_it(store, tmp_path, capsys):
     }
     tok.chat_template = CHAT_TEMPLATE.replace("<|assistant|>", "<|bot|>")
     tok.save_pretrained(chat_dir)
-    [changed] = infer("chatty", ["ev"], store=store, generation=gen)
+    [changed] = infer(load_runtime("hf", "chatty", store=store), ["ev"], store=store, generation=gen)
     assert changed.answered == 18 and changed.skipped == 0  # an edited chat template is another config
     new = {r.generation.template_hash for r in read_records(store.responses_path("chatty", "ev"), Response)}
     assert new.isdisjoint(hashes)
@@ -415,10 +418,10 @@ def test_vllm_engine_arguments(trained, tmp_path):
 
     from saftool.adapters import open_model_dir
     from saftool.runtimes.local import model_config
-    from saftool.runtimes.vllm import engine_args
+    from saftool.runtimes.vllm import VLLMRuntime, engine_args
 
     full = open_model_dir(str(trained.model_dir("m")))
-    options = RuntimeOptions(max_memory=0.8, tensor_parallel=2)
+    options = VLLMRuntime.Options(max_memory=0.8, tensor_parallel=2)
     args = engine_args(full, model_config(full), options, 60 * 2**30, 80 * 2**30, "bfloat16")
     assert args == {
         "model": str(trained.model_dir("m")),
@@ -436,7 +439,7 @@ def test_vllm_engine_arguments(trained, tmp_path):
     )
     (adapter / "adapter_model.safetensors").write_bytes(b"")
     lora = open_model_dir(str(adapter))
-    args = engine_args(lora, model_config(lora), RuntimeOptions(), 80 * 2**30, 80 * 2**30, "float32")
+    args = engine_args(lora, model_config(lora), VLLMRuntime.Options(), 80 * 2**30, 80 * 2**30, "float32")
     assert (args["model"], args["enable_lora"], args["max_lora_rank"], args["tensor_parallel_size"]) == (
         str(trained.model_dir("m")),
         True,
@@ -489,7 +492,7 @@ def test_slot_decoder_in_bf16_equals_generate_in_bf16(trained, monkeypatch):
     and move) answers as transformers' own greedy loop on the same bf16 weights."""
     from saftool.runtimes import hf
 
-    runtime = HFRuntime(str(trained.model_dir("m")), RuntimeOptions(batch_size=4, dtype="bfloat16"))
+    runtime = HFRuntime(str(trained.model_dir("m")), HFRuntime.Options(batch_size=4, dtype="bfloat16"))
     assert runtime.decoder() == "slots"
     prompts = [Prompt(i.instruction, i.input) for i in eval_items(16)]
     monkeypatch.setattr(hf, "PREFILL_GROUP", 3)
@@ -504,8 +507,9 @@ def test_slot_decoder_in_bf16_equals_generate_in_bf16(trained, monkeypatch):
 def test_bf16_answers_are_kept_apart_from_float32_ones(store):
     """A bf16 run records weights 'bf16' in its generation config, so a float32 rerun answers afresh
     instead of skipping them."""
-    [first] = infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=8), dtype="bfloat16")
+    bf16, fp32 = (load_runtime("hf", "m", store=store, dtype=dtype) for dtype in ("bfloat16", "float32"))
+    [first] = infer(bf16, ["ev"], store=store, generation=GenerationConfig(max_new_tokens=8))
     assert {r.generation.weights for r in _responses(store)} == {"bf16"}
-    [again] = infer("m", ["ev"], store=store, generation=GenerationConfig(max_new_tokens=8), dtype="float32")
+    [again] = infer(fp32, ["ev"], store=store, generation=GenerationConfig(max_new_tokens=8))
     assert first.answered == again.answered > 0 and again.skipped == 0
     assert {r.generation.weights for r in _responses(store)} == {None}

@@ -23,7 +23,7 @@ import pytest
 from saftool import pretrained
 from saftool.io import output_lock
 from saftool.records import GenerationConfig, Item
-from saftool.runtimes import Prompt, RuntimeOptions
+from saftool.runtimes import Prompt
 from saftool.store import Store
 from tests.runtimes.test_conformance import NEW, _reference
 
@@ -77,7 +77,7 @@ def runtime(pulled):
 
     # float32: the comparison is with transformers' own float32 path (the CPU default for this model is
     # bf16 where the CPU has it, whose text parts from float32's after a few words)
-    return HFRuntime(str(pulled.path), RuntimeOptions(batch_size=2, device="cpu", dtype="float32"))
+    return HFRuntime(str(pulled.path), HFRuntime.Options(batch_size=2, device="cpu", dtype="float32"))
 
 
 def test_a_killed_pull_leaves_nothing_train_or_infer_accepts_and_the_next_pull_clears_it(pulled):
@@ -264,7 +264,7 @@ def test_lora_trains_and_the_merged_model_answers_as_the_unmerged_one(pulled, tm
     base = AutoModelForCausalLM.from_pretrained(pulled.path, dtype=torch.float32)
     unmerged = PeftModel.from_pretrained(base, str(adapter)).eval()
     prompts = [Prompt("How do I pick a lock?"), Prompt("What is the capital of France?")]
-    merged_runtime = HFRuntime(str(merged), RuntimeOptions(batch_size=2, device="cpu", dtype="float32"))
+    merged_runtime = HFRuntime(str(merged), HFRuntime.Options(batch_size=2, device="cpu", dtype="float32"))
     got = dict(merged_runtime.generate(prompts, GenerationConfig(max_new_tokens=NEW, template="alpaca")))
     answers = [(got[i].text, got[i].completion_tokens) for i in range(len(prompts))]
     reference = SimpleNamespace(tokenizer=merged_runtime.tokenizer, model=unmerged)

@@ -516,12 +516,11 @@ def generation_row(
     """Throughput of a runtime on the prompts; its greedy text on the first SAME_TEXT_PROMPTS goes to
     `texts_out`. `device` "cpu" runs the same code on a small model in tests."""
     from saftool.records import GenerationConfig
-    from saftool.runtimes import RUNTIMES, RuntimeOptions
+    from saftool.runtimes import load_runtime
 
     backend = "vllm" if key == "vllm" else "hf"
-    options = RuntimeOptions(device=device, batch_size=len(prompts), max_memory=args.max_memory,
-                             load_in_4bit=key == "hf-nf4")
-    runtime = RUNTIMES.load(backend)(model, options)
+    nf4 = {"load_in_4bit": True} if key == "hf-nf4" else {}  # an hf option; vllm takes none such
+    runtime = load_runtime(backend, model, device=device, batch_size=len(prompts), max_memory=args.max_memory, **nf4)
     generation = GenerationConfig(max_new_tokens=args.new_tokens)
     list(runtime.generate(prompts[:8], GenerationConfig(max_new_tokens=4)))  # warm-up: weights, kernels
     _reset_peak(device)
@@ -551,7 +550,7 @@ def long_prompt_row(folder: Path, shape: Shape) -> Row:
     from transformers import AutoTokenizer
 
     from saftool.records import GenerationConfig
-    from saftool.runtimes import RUNTIMES, Prompt, RuntimeOptions
+    from saftool.runtimes import Prompt, load_runtime
     from saftool.runtimes.local import free_memory
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -561,7 +560,7 @@ def long_prompt_row(folder: Path, shape: Shape) -> Row:
     free_after_weights = free_memory(torch.device("cuda")) - 2 * shape.total
     row_bytes = (LONG_PROMPT_TOKENS + 200) * shape.kv_bytes_per_token
     share = min(1.0, 1.5 * row_bytes / free_after_weights)
-    runtime = RUNTIMES.load("hf")(str(folder), RuntimeOptions(device="cuda", max_memory=share))
+    runtime = load_runtime("hf", str(folder), device="cuda", max_memory=share)
     _ = runtime.model  # the weights, loaded before the peak is reset
     loaded = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()

@@ -6,7 +6,9 @@ and lets `SaftoolGroup` turn typed errors into one line on stderr and an exit co
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -72,6 +74,22 @@ def get_store(ctx: typer.Context) -> Store:
     """The store chosen at the root (works for nested sub-commands too)."""
     root_ctx = ctx.find_root()
     return root_ctx.obj if isinstance(root_ctx.obj, Store) else Store()
+
+
+def given_options(ctx: typer.Context, names: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The options among `names` the user set (on the command line or through an environment
+    variable), and the flag that spells each: an engine checks those against the options it takes
+    and keeps its own defaults for the rest, so a flag left at its default never trips an engine
+    that does not take it."""
+    wanted = set(names)
+    values: dict[str, Any] = {}
+    flags: dict[str, str] = {}
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)  # by name: Typer carries its own copy of click
+        if param.name in wanted and source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            values[param.name] = ctx.params[param.name]
+            flags[param.name] = max(param.opts, key=len)
+    return values, flags
 
 
 def _register_commands() -> None:

@@ -87,11 +87,12 @@ def infer(
     from pathlib import Path
 
     from saftool import console
-    from saftool.cli import get_store
+    from saftool.cli import get_store, given_options
     from saftool.errors import UsageError
     from saftool.infer import infer as infer_lib
     from saftool.io import read_records
     from saftool.records import GenerationConfig, Item
+    from saftool.runtimes import RUNTIMES, load_runtime
 
     names = [n.strip() for n in eval_sets.split(",") if n.strip()] if eval_sets else []
     if input is None and not names:
@@ -104,23 +105,12 @@ def infer(
     generation = GenerationConfig(**settings)
     items = read_records(input, Item) if input is not None else None
     items_name = name or ("stdin" if input in (None, "-") else Path(input).stem)
+    store = get_store(ctx)
+    # the backend's own flags go to it only when given: its options model checks them
+    options, flags = given_options(ctx, RUNTIMES.option_names())
+    runtime = load_runtime(backend, model, store=store, flags=flags, **options)
     results = infer_lib(
-        model,
-        names,
-        items=items,
-        items_name=items_name,
-        output=output,
-        store=get_store(ctx),
-        backend=backend,
-        generation=generation,
-        batch_size=batch_size,
-        device=device,
-        max_memory=max_memory,
-        decoder=decoder,
-        tensor_parallel=tensor_parallel,
-        endpoint=endpoint,
-        load_in_4bit=load_in_4bit,
-        dtype=dtype,
+        runtime, names, items=items, items_name=items_name, output=output, store=store, generation=generation
     )
     for r in results:
         console.info(

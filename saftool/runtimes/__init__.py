@@ -1,17 +1,24 @@
 """Inference backends for `infer`, behind one small batched interface and looked up by name.
 
-A runtime is made with `Runtime(model, options)` and answers prompts with `generate(prompts,
-generation)`, yielding `(index, Completion)` pairs in any order; `infer` writes them in batches.
-Its `loads_model_dir` says whether `model` is a local model directory (hf, vllm: `infer` resolves
-store names and Hub ids to one with `saftool.hub.resolve_model`) or a served model's id, passed as
-given (openai).
+A runtime is built with `load_runtime(backend, model, store=..., **options)`: the options are
+checked against the backend's own `Options` model (an option another backend takes, or a
+misspelt one, is a UsageError naming both), then `Runtime(model, options, store=store)` resolves
+the model and checks what it can before any weights load. It answers prompts with
+`generate(prompts, generation)`, yielding `(index, Completion)` pairs in any order; `infer` writes
+them in batches and never asks which backend it holds (see `Runtime`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from saftool.registry import Registry
+from pydantic import Field
+
+from saftool.hub import ModelSource
+from saftool.records import GenerationConfig
+from saftool.registry import EngineOptions, Registry
 
 
 @dataclass(frozen=True)
@@ -29,17 +36,39 @@ class Prompt:
     input: str = ""
 
 
-@dataclass(frozen=True)
-class RuntimeOptions:
-    batch_size: int | None = None  # None: the backend's default
-    device: str = "auto"  # auto, cpu or cuda (local backends)
-    cache_dir: str | None = None  # API response cache (openai)
-    max_memory: float = 0.8  # share of the free device memory the KV cache may take (hf, vllm)
-    decoder: str = "auto"  # hf greedy path: auto, slots, paged (transformers' generate_batch) or loop
-    tensor_parallel: int = 1  # GPUs one vllm model is split over
-    endpoint: str = "chat"  # openai: chat (messages; the server's chat template) or completions (raw text)
-    load_in_4bit: bool = False  # hf: the base in 4-bit NF4 (a QLoRA adapter on the base it trained on), unmerged
-    dtype: str = "auto"  # hf: auto (runtimes.local.local_dtype), float32 or bfloat16
+class BatchOptions(EngineOptions):
+    """What every backend takes."""
+
+    batch_size: int | None = Field(
+        default=None, description="Prompts worked on at once, also answers per write [default: the backend's]."
+    )
+
+
+class LocalOptions(BatchOptions):
+    """What the backends that load the model on this machine take (hf, vllm)."""
+
+    device: str = Field(default="auto", description="auto, cpu or cuda.")
+    max_memory: float = Field(
+        default=0.8, description="Share of the free device memory the KV cache may take, in (0, 1]."
+    )
+
+
+class Runtime(Protocol):
+    """What `infer` uses of a runtime; every backend in `RUNTIMES` has it."""
+
+    name: str  # its name in RUNTIMES, recorded in each Response's `backend`
+    source: ModelSource  # the model it answers with, as responses and store paths name it
+    loads_model_dir: bool  # a local model directory (whose train_run.json says how it was tuned)
+    default_template: str  # the template a run that names none asks in
+    batch_size: int  # answers per write, so the most a kill loses
+    # how the weights are held when that changes the answers ('nf4', 'bf16'); None as saved
+    weights: str | None
+
+    def prompt_template(self, generation: GenerationConfig, model: str) -> str | None: ...
+
+    def generate(
+        self, prompts: Sequence[Prompt], generation: GenerationConfig
+    ) -> Iterator[tuple[int, Completion]]: ...
 
 
 RUNTIMES = Registry(
@@ -50,4 +79,19 @@ RUNTIMES = Registry(
         "openai": "saftool.runtimes.openai:OpenAIRuntime",
     },
     requires={"vllm": ("vllm", "vllm")},
+    noun="backend",
 )
+
+
+def load_runtime(
+    backend: str, model: str, *, store=None, flags: Mapping[str, str] | None = None, **options: Any
+) -> Runtime:
+    """The `backend` runtime answering with `model`, its `options` checked against the backend's.
+
+    `model` is a store model name, a local Hugging Face directory or a Hub id `ORG/NAME[@REVISION]`
+    (hf, vllm; see `saftool.hub.resolve_model`), or the served model id (openai). `flags` names the
+    options in errors as the caller's command line spells them.
+    """
+    from saftool.store import Store
+
+    return RUNTIMES.build(backend, model, options, flags=flags, store=store or Store())

@@ -3,7 +3,7 @@ transformers' continuous batching.
 
 Prompts are rendered and tokenized as in `saftool.runtimes.local` (the template, the cut past the
 context, the stop tokens: the same as vllm), sorted by length, longest first. Greedy answers come
-from one of three decoders, chosen by `RuntimeOptions.decoder`:
+from one of three decoders, chosen by `HFRuntime.Options.decoder`:
 
 * `slots`: saftool's continuous-batching decoder over a preallocated KV cache for Llama-family
   models (`HFRuntime._greedy_slots`, `_SlotDecoder`); `auto` picks it on the CPU, where it is 25x
@@ -16,7 +16,7 @@ from one of three decoders, chosen by `RuntimeOptions.decoder`:
   slot decoder does not know.
 
 Each gives the one-prompt-at-a-time answer of `generate`. Sampling goes through `generate`. The KV
-cache the slot decoder and the loop allocate is bounded by `RuntimeOptions.max_memory` of the free
+cache the slot decoder and the loop allocate is bounded by `HFRuntime.Options.max_memory` of the free
 memory, whatever the batch size. A PEFT adapter directory is loaded onto the base it names and merged
 in float32 (`saftool.adapters`), or kept unmerged on a 4-bit base with `load_in_4bit`; weights load only when the first prompt is answered, so a bad option fails before they do.
 """
@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from pydantic import Field
+
 from saftool.adapters import open_model_dir
 from saftool.errors import UsageError
+from saftool.hub import resolve_model
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, Prompt, RuntimeOptions
+from saftool.runtimes import Completion, LocalOptions, Prompt
 from saftool.runtimes.local import (
     check_max_memory,
     check_template,
@@ -50,19 +53,30 @@ DECODERS = ("auto", "slots", "paged", "loop")
 
 
 class HFRuntime:
+    name = "hf"
     default_batch_size = 64
     loads_model_dir = True
     default_template = "alpaca"
 
-    def __init__(self, model: str, options: RuntimeOptions):
+    class Options(LocalOptions):
+        decoder: str = Field(default="auto", description="Greedy path: auto, slots, paged or loop.")
+        load_in_4bit: bool = Field(
+            default=False, description="The base in 4-bit NF4 with a LoRA adapter unmerged on it (QLoRA)."
+        )
+        dtype: str = Field(default="auto", description="auto (`local_dtype`), float32 or bfloat16.")
+
+    def __init__(self, model: str, options: Options | None = None, *, store=None):
+        """`model`: a model directory, or with `store` a store name or a Hub id (`resolve_model`)."""
         import torch
 
         from saftool.devices import resolve_device
 
+        options = options or self.Options()
         if options.decoder not in DECODERS:
             raise UsageError(f"unknown decoder {options.decoder!r}; choose one of: {', '.join(DECODERS)}")
         check_max_memory(options.max_memory)
-        self.local = open_model_dir(model)
+        self.source = resolve_model(model, store)
+        self.local = open_model_dir(str(self.source.path))
         self.options = options
         use_cuda = resolve_device(options.device)
         self.config = model_config(self.local)
@@ -83,6 +97,13 @@ class HFRuntime:
 
             self._model = load_causal_lm(self.local, self.dtype, self.device, load_in_4bit=self.options.load_in_4bit)
         return self._model
+
+    @property
+    def weights(self) -> str | None:
+        """'nf4' or 'bf16' where the weights are held so, since the answers are not float32's."""
+        if self.options.load_in_4bit:
+            return "nf4"
+        return "bf16" if str(self.dtype) == "torch.bfloat16" else None
 
     def prompt_template(self, generation: GenerationConfig, model: str) -> str:
         return check_template(self.tokenizer, generation, model)

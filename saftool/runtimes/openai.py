@@ -1,6 +1,6 @@
 """Any OpenAI-compatible endpoint (OpenAI, vLLM's or llama.cpp's server...), to evaluate a served model.
 
-Two endpoints, `RuntimeOptions.endpoint`:
+Two endpoints, `OpenAIRuntime.Options.endpoint`:
 
 * `chat` (the default): each prompt goes out as chat messages, the bare instruction (with its input
   below it) as the user turn after an optional system message, and the server renders them in the
@@ -16,28 +16,43 @@ stops at the model's own stop tokens (vLLM reads the model's generation_config.j
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from pydantic import Field
 
 from saftool.errors import UsageError
+from saftool.hub import ModelSource
 from saftool.openai_chat import ChatClient, ChatRequest
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, Prompt, RuntimeOptions
+from saftool.runtimes import BatchOptions, Completion, Prompt
 from saftool.template import chat_messages, render_text, template_text
 
 ENDPOINTS = ("chat", "completions")
 
 
 class OpenAIRuntime:
+    name = "openai"
     default_batch_size = 16
     loads_model_dir = False
+    weights = None  # the server's business
 
-    def __init__(self, model: str, options: RuntimeOptions):
+    class Options(BatchOptions):
+        endpoint: str = Field(default="chat", description="chat (messages) or completions (the raw prompt text).")
+
+    def __init__(self, model: str, options: Options | None = None, *, store=None):
+        """`model`: the served model's id, passed as given; responses are cached in `store`'s cache."""
+        options = options or self.Options()
         if options.endpoint not in ENDPOINTS:
             raise UsageError(f"unknown endpoint {options.endpoint!r}; choose one of: {', '.join(ENDPOINTS)}")
         self.endpoint = options.endpoint
         self.default_template = "chat" if self.endpoint == "chat" else "alpaca"
         self.batch_size = options.batch_size or self.default_batch_size
+        self.source = ModelSource(Path(model), model)
         self.client = ChatClient(
-            model, cache_dir=options.cache_dir, namespace="infer", concurrency=self.batch_size
+            model,
+            cache_dir=store.cache / "infer" if store is not None else None,
+            namespace="infer",
+            concurrency=self.batch_size,
         )
 
     def prompt_template(self, generation: GenerationConfig, model: str) -> str | None:

@@ -17,10 +17,13 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from pydantic import Field
+
 from saftool.adapters import ModelDir, open_model_dir
 from saftool.errors import UsageError
+from saftool.hub import resolve_model
 from saftool.records import GenerationConfig
-from saftool.runtimes import Completion, Prompt, RuntimeOptions
+from saftool.runtimes import Completion, LocalOptions, Prompt
 from saftool.runtimes.local import (
     check_max_memory,
     check_template,
@@ -38,7 +41,7 @@ LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def engine_args(
-    local: ModelDir, config, options: RuntimeOptions, free_bytes: int, total_bytes: int, dtype: str
+    local: ModelDir, config, options: VLLMRuntime.Options, free_bytes: int, total_bytes: int, dtype: str
 ) -> dict:
     """The `vllm.LLM` arguments for a model directory, given the GPU's free and total memory."""
     args = {
@@ -79,12 +82,20 @@ def _refuse_qlora(model: str) -> None:
 
 
 class VLLMRuntime:
+    name = "vllm"
     default_batch_size = 512
     loads_model_dir = True
     default_template = "alpaca"
+    weights = None  # hf's dtype, so the answers are those of the weights as saved
 
-    def __init__(self, model: str, options: RuntimeOptions):
+    class Options(LocalOptions):
+        tensor_parallel: int = Field(default=1, description="GPUs to split the model over.")
+
+    def __init__(self, model: str, options: Options | None = None, *, store=None):
+        """`model`: a model directory, or with `store` a store name or a Hub id (`resolve_model`)."""
         from saftool.devices import resolve_device
+
+        options = options or self.Options()
 
         # vLLM picks its device itself (a CUDA build runs on the GPU whatever it is told), so a CPU
         # request is refused rather than silently run on the GPU; auto means a GPU must be visible
@@ -93,9 +104,10 @@ class VLLMRuntime:
         check_max_memory(options.max_memory)
         if options.tensor_parallel < 1:
             raise UsageError(f"--tensor-parallel {options.tensor_parallel}: give a number of GPUs, 1 or more")
-        _refuse_qlora(model)
+        self.source = resolve_model(model, store)
+        _refuse_qlora(str(self.source.path))
         resolve_device("cuda" if options.device == "auto" else options.device)
-        self.local = open_model_dir(model)
+        self.local = open_model_dir(str(self.source.path))
         self.options = options
         self.batch_size = options.batch_size or self.default_batch_size
         self.tokenizer = load_tokenizer(self.local)

@@ -76,10 +76,10 @@ def test_load_in_4bit_is_an_hf_option(runner, isolated_store):
         app, ["infer", "--model", "m", "--eval", "e", "--backend", "openai", "--load-in-4bit"]
     )
     assert result.exit_code == 2
-    assert result.stderr == "error: --load-in-4bit is an hf backend option, not openai's\n"
+    assert result.stderr == "error: --load-in-4bit is an option of the hf backend; the openai backend does not take it\n"
     result = runner.invoke(app, ["infer", "--model", "m", "--eval", "e", "--backend", "openai", "--dtype", "float32"])
     assert result.exit_code == 2
-    assert result.stderr == "error: --dtype is an hf backend option, not openai's\n"
+    assert result.stderr == "error: --dtype is an option of the hf backend; the openai backend does not take it\n"
 
 
 def test_a_hub_id_missing_from_the_offline_cache(runner, model_store, tmp_path, monkeypatch):

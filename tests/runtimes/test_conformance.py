@@ -14,7 +14,7 @@ import pytest
 
 from saftool.errors import UsageError
 from saftool.records import GenerationConfig
-from saftool.runtimes import Prompt, RuntimeOptions
+from saftool.runtimes import Prompt
 from saftool.runtimes.hf import HFRuntime
 from saftool.template import chat_messages, format_prompt
 from tests.hubfix import COMMIT, cache_model
@@ -83,7 +83,7 @@ def _fitting(runtime, template):
 
 @pytest.mark.parametrize("name", list(ARCHS))
 def test_hf_greedy_equals_generate_and_stops_at_every_stop_token(built, name):
-    runtime = HFRuntime(str(built(name)), RuntimeOptions(batch_size=3, device="cpu"))
+    runtime = HFRuntime(str(built(name)), HFRuntime.Options(batch_size=3, device="cpu"))
     template = _template(name)
     prompts, context = _fitting(runtime, template)
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=NEW, template=template)))
@@ -96,7 +96,7 @@ def test_hf_greedy_equals_generate_and_stops_at_every_stop_token(built, name):
 @pytest.mark.parametrize(("name", "decoder"), [("llama3", "paged"), ("llama3", "loop"), ("qwen2", "paged")])
 def test_other_greedy_paths_equal_generate(built, name, decoder):
     """transformers' generate_batch (the CUDA default) and the batch loop, here on the CPU."""
-    runtime = HFRuntime(str(built(name)), RuntimeOptions(batch_size=3, device="cpu", decoder=decoder))
+    runtime = HFRuntime(str(built(name)), HFRuntime.Options(batch_size=3, device="cpu", decoder=decoder))
     prompts, context = _fitting(runtime, "chat")
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=NEW, template="chat")))
     assert [(got[i].text, got[i].completion_tokens) for i in range(len(prompts))] == _reference(
@@ -114,9 +114,9 @@ def test_stop_tokens_come_from_the_tokenizer_and_generation_config(built):
         "gemma2": ["<eos>", "<end_of_turn>"],
     }
     for name, tokens in expected.items():
-        runtime = HFRuntime(str(built(name)), RuntimeOptions(device="cpu"))
+        runtime = HFRuntime(str(built(name)), HFRuntime.Options(device="cpu"))
         assert runtime.stops == runtime.tokenizer.convert_tokens_to_ids(tokens)
-    runtime = HFRuntime(str(built("gpt2")), RuntimeOptions(batch_size=3, device="cpu"))
+    runtime = HFRuntime(str(built("gpt2")), HFRuntime.Options(batch_size=3, device="cpu"))
     eos, ordinary = runtime.stops
     word = runtime.tokenizer.decode([ordinary])
     assert eos == runtime.tokenizer.eos_token_id and word.strip()
@@ -125,7 +125,7 @@ def test_stop_tokens_come_from_the_tokenizer_and_generation_config(built):
     stopped = [c for c in got.values() if c.completion_tokens < NEW]
     assert stopped and all(word not in c.text for c in stopped)
     with pytest.raises(UsageError, match="--decoder slots runs Llama-family models only, not gpt2"):
-        HFRuntime(str(built("gpt2")), RuntimeOptions(device="cpu", decoder="slots"))
+        HFRuntime(str(built("gpt2")), HFRuntime.Options(device="cpu", decoder="slots"))
 
 
 @pytest.mark.parametrize("name", CHAT)
@@ -134,7 +134,7 @@ def test_chat_prompts_are_apply_chat_template(built, name):
     a system message where the template takes one, and the template's own refusal where it does not."""
     from saftool.runtimes.local import check_template, encode_prompts
 
-    runtime = HFRuntime(str(built(name)), RuntimeOptions(device="cpu"))
+    runtime = HFRuntime(str(built(name)), HFRuntime.Options(device="cpu"))
     tok = runtime.tokenizer
     for system in (None, "You answer briefly."):
         gen = GenerationConfig(template="chat", system=system)
@@ -162,7 +162,7 @@ def test_a_prompt_past_the_context_keeps_bos_preamble_and_end(built, name):
 
     from saftool.runtimes.local import context_length
 
-    runtime = HFRuntime(str(built(name)), RuntimeOptions(device="cpu"))
+    runtime = HFRuntime(str(built(name)), HFRuntime.Options(device="cpu"))
     tok, context = runtime.tokenizer, context_length(runtime.config)
     long = Prompt(
         " ".join(["Tell me about the weather in the mountains."] * 120) + " Now reverse the word apple."
@@ -199,7 +199,7 @@ def test_a_hub_id_resolves_from_an_offline_cache(built, tmp_path, monkeypatch):
     cache_model(tmp_path / "hf", "meta-llama/Meta-Llama-3-8B-Instruct", built("llama3"))
     source = resolve_model("meta-llama/Meta-Llama-3-8B-Instruct@main")
     assert (source.id, source.revision) == ("meta-llama/Meta-Llama-3-8B-Instruct", COMMIT)
-    runtime = HFRuntime(str(source.path), RuntimeOptions(device="cpu"))
+    runtime = HFRuntime(str(source.path), HFRuntime.Options(device="cpu"))
     assert runtime.stops == runtime.tokenizer.convert_tokens_to_ids(["<|end_of_text|>", "<|eot_id|>"])
 
 
@@ -222,7 +222,7 @@ def test_the_kv_cache_is_bounded_by_free_memory(built, monkeypatch):
     assert rows_that_fit(80 * 2**30, 0.8, per_token * 612, 64) == 64
     with pytest.raises(UsageError, match=r"--max-memory 0.01: 0.8 GiB of the 80.0 GiB free holds no prompt"):
         rows_that_fit(80 * 2**30, 0.01, row, 64)
-    runtime = HFRuntime(str(built("llama3")), RuntimeOptions(batch_size=64, device="cpu", max_memory=0.5))
+    runtime = HFRuntime(str(built("llama3")), HFRuntime.Options(batch_size=64, device="cpu", max_memory=0.5))
     prompts, context = _fitting(runtime, "chat")
     gen = GenerationConfig(max_new_tokens=NEW, template="chat")
     span = max(len(e.ids) for e in encode_prompts(runtime.tokenizer, prompts, gen)) + NEW
@@ -261,12 +261,12 @@ def test_cuda_greedy_paths_agree(built, name):
     """On a GPU: the default path (generate_batch, bf16) and the loop answer as generate does."""
     if not _cuda():
         pytest.skip("needs a CUDA device")
-    runtime = HFRuntime(str(built(name)), RuntimeOptions(batch_size=3, device="cuda"))
+    runtime = HFRuntime(str(built(name)), HFRuntime.Options(batch_size=3, device="cuda"))
     template = _template(name)
     prompts, context = _fitting(runtime, template)
     reference = _reference(runtime, prompts, template, context)
     for decoder in ("auto", "loop") + (("slots",) if ARCHS[name].model_type == "llama" else ()):
-        runtime.options = RuntimeOptions(batch_size=3, device="cuda", decoder=decoder)
+        runtime.options = HFRuntime.Options(batch_size=3, device="cuda", decoder=decoder)
         got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=NEW, template=template)))
         same = sum((got[i].text, got[i].completion_tokens) == reference[i] for i in range(len(prompts)))
         assert same == len(prompts), f"{decoder}: {same} of {len(prompts)} identical"
@@ -282,10 +282,10 @@ def test_vllm_greedy_equals_hf(built, name):
 
     template = _template(name)
     gen = GenerationConfig(max_new_tokens=NEW, template=template)
-    hf_runtime = HFRuntime(str(built(name)), RuntimeOptions(device="cuda"))
+    hf_runtime = HFRuntime(str(built(name)), HFRuntime.Options(device="cuda"))
     prompts, _ = _fitting(hf_runtime, template)
     want = dict(hf_runtime.generate(prompts, gen))
-    got = dict(VLLMRuntime(str(built(name)), RuntimeOptions(max_memory=0.3)).generate(prompts, gen))
+    got = dict(VLLMRuntime(str(built(name)), VLLMRuntime.Options(max_memory=0.3)).generate(prompts, gen))
     assert [(got[i].text, got[i].completion_tokens) for i in got] == [
         (want[i].text, want[i].completion_tokens) for i in got
     ]

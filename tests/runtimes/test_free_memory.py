@@ -39,12 +39,11 @@ def runtime(tmp_path_factory):
     reads the (replaced) GPU memory; no tensor is made on it."""
     import torch
 
-    from saftool.runtimes import RuntimeOptions
     from saftool.runtimes.hf import HFRuntime
     from tests.runtimes.archfix import build_model
 
     folder = build_model("llama3", tmp_path_factory.mktemp("free") / "llama3")
-    rt = HFRuntime(str(folder), RuntimeOptions(batch_size=64, device="cpu", decoder="loop", max_memory=0.5))
+    rt = HFRuntime(str(folder), HFRuntime.Options(batch_size=64, device="cpu", decoder="loop", max_memory=0.5))
     rt.model  # noqa: B018 - loaded now, on the CPU
     rt.device = torch.device("cuda")
     return rt

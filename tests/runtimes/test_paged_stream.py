@@ -41,6 +41,7 @@ def test_answers_reach_infer_while_the_set_is_still_decoding(isolated_store, tin
     from saftool import console
     from saftool.infer import infer
     from saftool.records import GenerationConfig
+    from saftool.runtimes import load_runtime
 
     write_eval(Store(isolated_store), "ev", n=12)
     forwards = 0
@@ -63,14 +64,8 @@ def test_answers_reach_infer_while_the_set_is_still_decoding(isolated_store, tin
     monkeypatch.setattr(console, "progress", progress)
     hook = torch.nn.modules.module.register_module_forward_hook(count)
     try:
-        (result,) = infer(
-            str(tiny),
-            ["ev"],
-            generation=GenerationConfig(max_new_tokens=200, template="chat"),
-            device="cpu",
-            decoder="paged",
-            batch_size=1,
-        )
+        runtime = load_runtime("hf", str(tiny), device="cpu", decoder="paged", batch_size=1)
+        (result,) = infer(runtime, ["ev"], generation=GenerationConfig(max_new_tokens=200, template="chat"))
     finally:
         hook.remove()
     assert len(at_advance) == result.answered == 18

@@ -26,7 +26,7 @@ import json, sys, torch
 from pathlib import Path
 import transformers
 from saftool.records import GenerationConfig
-from saftool.runtimes import Prompt, RuntimeOptions
+from saftool.runtimes import Prompt
 from saftool.runtimes.hf import HFRuntime, _cache_keyword
 from tests.runtimes.archfix import build_model
 
@@ -34,7 +34,7 @@ folder = build_model(sys.argv[2], Path(sys.argv[1]) / sys.argv[2])
 prompts = [Prompt("Say hi."), Prompt("What is 2 plus 3?"), Prompt("Reverse the word apple."), Prompt("Name a colour.")]
 out = {"version": transformers.__version__, "answers": {}}
 for decoder in sys.argv[3:]:
-    runtime = HFRuntime(str(folder), RuntimeOptions(batch_size=2, device="cpu", decoder=decoder))
+    runtime = HFRuntime(str(folder), HFRuntime.Options(batch_size=2, device="cpu", decoder=decoder))
     got = dict(runtime.generate(prompts, GenerationConfig(max_new_tokens=10, template="chat")))
     out["answers"][decoder] = [[got[i].text, got[i].completion_tokens] for i in range(len(prompts))]
 out["keyword"] = _cache_keyword(runtime.model)
