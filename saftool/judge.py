@@ -23,14 +23,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from saftool import __version__, console
 from saftool.errors import InputError, UsageError
 from saftool.hashing import config_hash
 from saftool.io import JsonlAppender, display_name, iter_json_objects, output_lock, write_records
 from saftool.records import JudgeInfo, Judgment
-from saftool.registry import Registry
+from saftool.registry import EngineOptions, Registry
 from saftool.store import Store
 
 JUDGES = Registry(
@@ -118,13 +118,17 @@ def judge_store_name(spec: str, **options: Any) -> str:
 class Judge(Protocol):
     """What every judge has (`name`, `version`, `config`, `judge`) and what some can do besides.
 
-    The capabilities after `judge` are optional members with defaults here: a judge class subclasses
-    `Judge` and overrides those it has, so a caller asks the judge instead of probing its attributes.
+    A judge class is built as `cls(spec, options, store=store)` by `load_judge`, `options` an
+    instance of its `Options` checked first. The capabilities after `judge` are optional members
+    with defaults here: a judge class subclasses `Judge` and overrides those it has, so a caller
+    asks the judge instead of probing its attributes.
     """
 
     name: str
     version: str
     config: dict[str, Any]
+    # the options it takes, each a field (none unless the judge declares its own model)
+    Options: ClassVar[type[EngineOptions]] = EngineOptions
     # its verdicts carry evidence["confidence"], so a cascade can pass on the doubtful ones
     reports_confidence: bool = False
     # it is fitted on human labels, so `held_out` can refit it without some of them
@@ -149,6 +153,12 @@ class Judge(Protocol):
         return []
 
 
+def judge_option(name: str) -> dict[str, str]:
+    """The `json_schema_extra` of a judge option with no flag of its own, so messages name it as
+    the command line sets it: `--judge-option NAME=VALUE`."""
+    return {"flag": f"--judge-option {name}"}
+
+
 def learns_no_labels(judge: Judge) -> UsageError:
     return UsageError(
         f"judge {judge.name} does not learn from labels, so it cannot be refitted without "
@@ -156,11 +166,15 @@ def learns_no_labels(judge: Judge) -> UsageError:
     )
 
 
-def load_judge(spec: str = DEFAULT_JUDGE, **options: Any) -> Judge:
+def load_judge(
+    spec: str = DEFAULT_JUDGE, *, store: Store | None = None, flags: Mapping[str, str] | None = None, **options: Any
+) -> Judge:
     """Build the judge named by `spec` ('keyword', 'llm' or 'llm:<model>', 'hf:<model>', 'learned' or
-    'learned:<weights.json>', 'cascade:<first>,<second>'). Judges ignore options they do not use."""
-    factory = JUDGES.load(parse_spec(spec).kind)
-    return factory(spec, **options)
+    'learned:<weights.json>', 'cascade:<first>,<second>') with `options`, checked against its
+    `Options` first: an option it does not take is a UsageError naming the judge and the option
+    (`flags`: how the caller's command line spells them). `store` resolves an hf classifier's store
+    name and holds an API judge's request cache."""
+    return JUDGES.build(spec, spec, options, flags=flags, store=store)
 
 
 def judge_info(judge: Judge) -> JudgeInfo:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from saftool.errors import MissingDependencyError, UsageError
+from saftool.stageconfig import flag
 
 
 class EngineOptions(BaseModel):
@@ -32,11 +33,6 @@ class EngineOptions(BaseModel):
         """The model that checks the options of the engine named `spec`: this one, unless the engine
         is built from others (a cascade takes its two judges' options too)."""
         return cls
-
-
-def flag(name: str) -> str:
-    """How a command line spells option `name` unless its caller says otherwise."""
-    return "--" + name.replace("_", "-")
 
 
 @dataclass
@@ -82,28 +78,32 @@ class Registry:
         """`given` checked against the options model of the engine `name`.
 
         `flags` says how the caller spelled each option (a command line's flag); an option missing
-        from it is named as `--its-name`. Checking needs only the engine's module, which imports no
-        heavy library at its top, and not its optional package.
+        from it is named by its field's flag (`stageconfig.flag`), an unknown one as `--its-name`.
+        Checking needs only the engine's module, which imports no heavy library at its top, and not
+        its optional package.
         """
         key = self.key(name)
         model = self.load_class(key).Options.for_spec(name)
         flags = flags or {}
 
-        def spelled(option: str) -> str:
-            return flags.get(option) or flag(option)
+        def spelled(option: str, owner: type[EngineOptions] = model) -> str:
+            if option in flags:
+                return flags[option]
+            return flag(owner, option) if option in owner.model_fields else "--" + option.replace("_", "-")
 
         noun = self.noun or self.what
         for option in given:
             if option not in model.model_fields:
-                takers = [
-                    other
+                takers = {
+                    other: self.load_class(other).Options
                     for other in self.entries
                     if other != key and option in self.load_class(other).Options.model_fields
-                ]
+                }
                 if takers:
                     raise UsageError(
-                        f"{spelled(option)} is an option of the {' and '.join(takers)} {noun}"
-                        f"{'s' if len(takers) > 1 else ''}; the {key} {noun} does not take it"
+                        f"{spelled(option, next(iter(takers.values())))} is an option of the "
+                        f"{' and '.join(takers)} {noun}{'s' if len(takers) > 1 else ''}; "
+                        f"the {key} {noun} does not take it"
                     )
                 takes = ", ".join(spelled(name) for name in model.model_fields) or "no options"
                 raise UsageError(f"the {key} {noun} does not take {spelled(option)} (it takes {takes})")

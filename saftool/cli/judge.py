@@ -17,17 +17,33 @@ JUDGE_HELP = (
     "unsure of)."
 )
 
+# the judges' options with no flag of their own (tests check this against the judges' Options)
+JUDGE_OPTION_HELP = (
+    "An option of the chosen judge that has no flag of its own, as NAME=VALUE (repeatable): "
+    "hf: batch_size, max_new_tokens, device; llm: backoff, timeout."
+)
+
 app = typer.Typer(help="Label answers as refusal, compliance, partial or unknown, and decide if safe.")
 
 
-def _load(ctx: typer.Context, judge: str, **options):
-    """The judge, with its request cache in the store; options a command leaves out keep the judge's
-    own defaults."""
-    from saftool.cli import get_store
-    from saftool.judge import load_judge
+def _load(ctx: typer.Context, judge: str, judge_options: list[str] | None):
+    """The judge, with its request cache in the store, built with the judge options the user gave
+    (flags and --judge-option); those left out keep the judge's own defaults, and one the judge does
+    not take is an error naming both."""
+    from saftool.cli import get_store, given_options
+    from saftool.errors import UsageError
+    from saftool.judge import JUDGES, load_judge
 
     store = get_store(ctx)
-    return load_judge(judge, cache_dir=store.cache / "judge", store=store, **options), store
+    options, flags = given_options(ctx, JUDGES.option_names())
+    for item in judge_options or []:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--judge-option {item!r}: write NAME=VALUE")
+        if name in options:
+            raise UsageError(f"--judge-option {name} is given twice (or also as {flags[name]})")
+        options[name], flags[name] = value, f"--judge-option {name}"
+    return load_judge(judge, store=store, flags=flags, **options), store
 
 
 @app.callback(invoke_without_command=True)
@@ -54,7 +70,7 @@ def judge(
         None, "--eval-set", help="Store mode: only these eval sets (repeatable)."
     ),
     concurrency: int = typer.Option(8, "--concurrency", help="Parallel requests for the llm judge."),
-    retries: int = typer.Option(
+    max_retries: int = typer.Option(
         5, "--max-retries", help="Retries per llm request on 429/5xx/timeouts (backoff doubles)."
     ),
     threshold: float = typer.Option(
@@ -62,6 +78,7 @@ def judge(
         "--cascade-threshold",
         help="cascade: answers whose first-judge confidence is below this go to the second judge.",
     ),
+    judge_options: list[str] = typer.Option(None, "--judge-option", metavar="NAME=VALUE", help=JUDGE_OPTION_HELP),
 ) -> None:
     """Judge stored responses not yet judged by this judge (resumable), or a file with -i.
 
@@ -76,15 +93,8 @@ def judge(
 
     if kind not in lib.KINDS:
         raise UsageError(f"--kind must be one of {', '.join(lib.KINDS)}")
-    judge_obj, store = _load(
-        ctx,
-        judge_name,
-        model=model,
-        prompt_set=prompt_set,
-        concurrency=concurrency,
-        max_retries=retries,
-        threshold=threshold,
-    )
+    # --model, --prompt-set, --concurrency, --max-retries, --cascade-threshold reach the judge from ctx
+    judge_obj, store = _load(ctx, judge_name, judge_options)
     try:
         if input_file is not None:
             count = lib.judge_file(input_file, output, judge_obj, default_kind=kind)
@@ -133,6 +143,7 @@ def eval_cmd(
         "--cascade-threshold",
         help="cascade: first-judge confidence below which the second decides.",
     ),
+    judge_options: list[str] = typer.Option(None, "--judge-option", metavar="NAME=VALUE", help=JUDGE_OPTION_HELP),
     estimate: str = typer.Option(
         "in-sample",
         "--estimate",
@@ -170,9 +181,8 @@ def eval_cmd(
     if column is not None and judge_name is not None:
         raise UsageError("--column scores labels already in the files and runs no judge; drop --judge")
     if column is None:
-        judge_obj, store = _load(
-            ctx, judge_name or DEFAULT_JUDGE, model=model, prompt_set=prompt_set, threshold=threshold
-        )
+        # --model, --prompt-set and --cascade-threshold reach the judge from ctx
+        judge_obj, store = _load(ctx, judge_name or DEFAULT_JUDGE, judge_options)
     elif profile is not None:
         raise UsageError("--profile measures a judge; it cannot be made from a label column")
     if profile is not None:

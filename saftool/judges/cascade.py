@@ -21,20 +21,29 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from pydantic import Field, create_model
+
 from saftool.errors import UsageError
 from saftool.judge import (
+    JUDGES,
     Judge,
     JudgeInput,
     JudgeSpec,
     Verdict,
     judge_info,
     judge_store_name,
-    load_judge,
     parse_spec,
 )
+from saftool.registry import EngineOptions
 
 VERSION = "1"
 THRESHOLD = 0.6
+
+
+def _own(given: Mapping[str, Any], part: JudgeSpec) -> dict[str, Any]:
+    """The options among `given` that the judge `part` takes."""
+    fields = JUDGES.load_class(part.kind).Options.for_spec(part.text).model_fields
+    return {name: value for name, value in given.items() if name in fields}
 
 
 def doubtful(verdict: Verdict, threshold: float) -> bool:
@@ -47,18 +56,38 @@ class CascadeJudge(Judge):
 
     version = VERSION
 
-    def __init__(self, spec: str, *, threshold: float = THRESHOLD, **options: Any):
-        first_spec, second_spec = (part.text for part in parse_spec(spec).parts)
+    class Options(EngineOptions):
+        threshold: float = Field(
+            default=THRESHOLD,
+            description="First-judge confidence below which the second judge decides.",
+            json_schema_extra={"flag": "--cascade-threshold"},
+        )
+
+        @classmethod
+        def for_spec(cls, spec: str) -> type[EngineOptions]:
+            """The threshold and the options of its two judges: each judge gets those it takes."""
+            models = [cls] + [JUDGES.load_class(part.kind).Options.for_spec(part.text) for part in parse_spec(spec).parts]
+            # each model once, and none that another already extends (EngineOptions, for a judge without options)
+            bases = [m for i, m in enumerate(models) if m not in models[:i] and not any(
+                o is not m and issubclass(o, m) for o in models)]
+            return create_model("CascadeOptions", __base__=tuple(bases))
+
+    def __init__(self, spec: str, options: EngineOptions | None = None, *, store=None):
+        """`options` as `Options.for_spec(spec)` checked them; `store` goes to both judges."""
+        options = options or self.Options()
+        threshold = options.threshold
+        first, second = parse_spec(spec).parts
         if not 0.5 <= threshold <= 1:
             raise UsageError(f"--cascade-threshold must be between 0.5 and 1, got {threshold}")
-        self.first = load_judge(first_spec, confidence=True, **options)
-        if not self.first.reports_confidence:
+        if not JUDGES.load_class(first.kind).reports_confidence:
             raise UsageError(
-                f"cascade: the first judge {self.first.name} reports no confidence, so no answer would "
+                f"cascade: the first judge {first.plain} reports no confidence, so no answer would "
                 "ever be doubtful; use one that does (learned)"
             )
+        given = {name: getattr(options, name) for name in options.model_fields_set}
+        self.first = JUDGES.build(first.text, first.text, _own(given, first), store=store, confidence=True)
         # built now: an unconfigured second judge (no model, no key) fails before anything is judged
-        self.second = load_judge(second_spec, **options)
+        self.second = JUDGES.build(second.text, second.text, _own(given, second), store=store)
         self.threshold = threshold
         self.name = f"cascade:{self.first.name},{self.second.name}"
         self.config = {

@@ -26,9 +26,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from saftool.errors import UsageError
-from saftool.judge import Judge, JudgeInput, Verdict, parse_spec
+from saftool.judge import Judge, JudgeInput, Verdict, judge_option, parse_spec
 from saftool.judges.guard_formats import Family, family_for, is_guard_template
+from saftool.registry import EngineOptions
 
 VERSION = "2"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -80,16 +83,23 @@ class HFJudge(Judge):
 
     version = VERSION
 
-    def __init__(
-        self,
-        spec: str,
-        *,
-        batch_size: int = 8,
-        max_new_tokens: int | None = None,
-        device: str | None = None,
-        store=None,
-        **_options,
-    ):
+    class Options(EngineOptions):
+        batch_size: int = Field(
+            default=8, description="Conversations classified at once.", json_schema_extra=judge_option("batch_size")
+        )
+        max_new_tokens: int | None = Field(
+            default=None,
+            description="Verdict length limit [default: the classifier format's].",
+            json_schema_extra=judge_option("max_new_tokens"),
+        )
+        device: str | None = Field(
+            default=None, description="auto, cpu or cuda [default: auto].", json_schema_extra=judge_option("device")
+        )
+
+    def __init__(self, spec: str, options: Options | None = None, *, store=None):
+        """`store` resolves a classifier given by store name."""
+        options = options or self.Options()
+        batch_size, max_new_tokens, device = options.batch_size, options.max_new_tokens, options.device
         parsed = parse_spec(spec)
         ref = parsed.argument
         if not ref:

@@ -157,7 +157,8 @@ class KeywordJudge(Judge):
     name = "keyword"
     version = VERSION
 
-    def __init__(self, spec: str = "keyword", **_options):
+    def __init__(self, spec: str = "keyword", options: Judge.Options | None = None, *, store=None):
+        """It takes no options (`Judge.Options` has none) and needs nothing of the store."""
         self.config = {"rules": VERSION}
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]:

@@ -326,11 +326,14 @@ class LearnedJudge(Judge):
     def __init__(
         self,
         spec: str = "learned",
+        options: Judge.Options | None = None,
         *,
+        store=None,
         embedder: Embedder | None = None,
         confidence: bool = False,
-        **_options,
     ):
+        """It takes no options; `embedder` (MiniLM unless given: a test's stand-in) and `confidence`
+        (a cascade's first judge) are how code, not a user, builds it."""
         parsed = parse_spec(spec)
         path = parsed.argument
         if path:

@@ -22,9 +22,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from pydantic import Field
+
 from saftool.errors import UsageError
-from saftool.judge import Judge, JudgeInput, JudgeSpec, Verdict, parse_spec
+from saftool.judge import Judge, JudgeInput, JudgeSpec, Verdict, judge_option, parse_spec
 from saftool.openai_chat import ChatClient, ChatRequest
+from saftool.registry import EngineOptions
 
 VERSION = "1"
 PROMPT_SETS = ("seed", "xstest")
@@ -94,19 +97,22 @@ class LLMJudge(Judge):
 
     version = VERSION
 
-    def __init__(
-        self,
-        spec: str = "llm",
-        *,
-        model: str | None = None,
-        prompt_set: str = DEFAULT_PROMPT_SET,
-        cache_dir=None,
-        concurrency: int = 8,
-        max_retries: int = 5,
-        backoff: float = 1.0,
-        timeout: float = 60.0,
-        **_options,
-    ):
+    class Options(EngineOptions):
+        model: str | None = Field(default=None, description="Chat model [default: the spec's, llm:MODEL].")
+        prompt_set: str = Field(default=DEFAULT_PROMPT_SET, description="Rubric: seed (the study's) or xstest.")
+        concurrency: int = Field(default=8, description="Parallel requests.")
+        max_retries: int = Field(default=5, description="Retries per request on 429/5xx/timeouts.")
+        backoff: float = Field(
+            default=1.0, description="First retry's wait in seconds; it doubles.", json_schema_extra=judge_option("backoff")
+        )
+        timeout: float = Field(
+            default=60.0, description="Seconds a request may take.", json_schema_extra=judge_option("timeout")
+        )
+
+    def __init__(self, spec: str = "llm", options: Options | None = None, *, store=None):
+        """Requests are cached in `store`'s cache/judge (none without a store)."""
+        options = options or self.Options()
+        model, prompt_set = options.model, options.prompt_set
         model = model or parse_spec(spec).argument
         if not model:
             raise UsageError("the llm judge needs a model: --model NAME (or --judge llm:NAME)")
@@ -120,12 +126,12 @@ class LLMJudge(Judge):
         self._parse = parse_seed if prompt_set == "seed" else parse_xstest
         self.client = ChatClient(
             model,
-            cache_dir=cache_dir,
+            cache_dir=store.cache / "judge" if store is not None else None,
             namespace=f"judge:llm:{VERSION}:{prompt_set}",
-            concurrency=concurrency,
-            max_retries=max_retries,
-            backoff=backoff,
-            timeout=timeout,
+            concurrency=options.concurrency,
+            max_retries=options.max_retries,
+            backoff=options.backoff,
+            timeout=options.timeout,
         )
 
     @classmethod

@@ -21,6 +21,12 @@ from tests.judges.test_llm import yes_if_sorry
 THRESHOLD = 0.7
 
 
+@pytest.fixture(autouse=True)
+def _bag_of_words(monkeypatch):
+    """Every learned judge here embeds with the test's bag of words, not MiniLM."""
+    monkeypatch.setattr(learned, "_minilm", bag_of_words)
+
+
 @pytest.fixture
 def weights(tmp_path):
     write_csv(tmp_path / "labels.csv", labelled_rows())
@@ -53,8 +59,7 @@ def cascade(weights, tmp_path, **options):
     return load_judge(
         f"cascade:learned:{weights},llm",
         model="fake-judge",
-        cache_dir=tmp_path / "cache",
-        embedder=bag_of_words,
+        store=Store(tmp_path),
         threshold=THRESHOLD,
         backoff=0.01,
         **options,
@@ -64,7 +69,7 @@ def cascade(weights, tmp_path, **options):
 def test_requests_equal_doubtful_answers_and_a_rerun_makes_none(fake_openai, weights, tmp_path):
     fake_openai.reply = yes_if_sorry
     recs = answers()
-    first = load_judge(f"learned:{weights}", embedder=bag_of_words, confidence=True)
+    first = learned.LearnedJudge(f"learned:{weights}", confidence=True)
     alone = dict(first.judge([JudgeInput(r["prompt"], r["response"]) for r in recs]))
     unsure = {i for i, v in alone.items() if doubtful(v, THRESHOLD)}
     assert 0 < len(unsure) < len(recs)
@@ -122,9 +127,9 @@ def test_unconfigured_second_judge_fails_before_any_answer_is_judged(runner, wei
     calls = []
     monkeypatch.setattr(learned, "analyse", lambda text: calls.append(text))
     with pytest.raises(UsageError, match="the llm judge needs a model"):
-        load_judge(f"cascade:learned:{weights},llm", embedder=bag_of_words)
+        load_judge(f"cascade:learned:{weights},llm")
     with pytest.raises(SaftoolError, match="set OPENAI_API_KEY"):  # a model, but no key and no server
-        load_judge(f"cascade:learned:{weights},llm", model="gpt-4o", embedder=bag_of_words)
+        load_judge(f"cascade:learned:{weights},llm", model="gpt-4o")
     lines = "".join(json.dumps(r) + "\n" for r in answers(3))
     result = runner.invoke(
         app, ["judge", "-i", "-", "--judge", f"cascade:learned:{weights},llm:gpt-4o"], input=lines
@@ -173,7 +178,6 @@ def test_cli_cascade_says_what_went_to_the_second_judge(
     runner, fake_openai, weights, isolated_store, monkeypatch
 ):
     fake_openai.reply = yes_if_sorry
-    monkeypatch.setattr(learned, "_minilm", bag_of_words)  # the CLI's learned judge, on the test embedder
     lines = "".join(json.dumps(r) + "\n" for r in answers(10))
     spec = f"cascade:learned:{weights},llm"
     args = ["judge", "-i", "-", "-j", spec, "-m", "fake-judge", "--cascade-threshold", str(THRESHOLD)]
@@ -192,7 +196,6 @@ def test_cli_cascade_says_what_went_to_the_second_judge(
 def test_each_judge_names_its_store_folder_before_it_is_built(fake_openai, weights, tmp_path):
     """The run plan asks a judge's class for its store name (no model loaded, no key); the judge
     once built must write under exactly that name."""
-    options = {"cache_dir": tmp_path / "cache", "embedder": bag_of_words}
     for spec, more in [
         ("keyword", {}),
         ("learned", {}),
@@ -202,4 +205,4 @@ def test_each_judge_names_its_store_folder_before_it_is_built(fake_openai, weigh
         (f"cascade:learned:{weights},llm:fake-judge", {}),
         (f"cascade:learned:{weights},llm", {"model": "fake-judge", "prompt_set": "xstest"}),
     ]:
-        assert judge_store_name(spec, **options, **more) == load_judge(spec, **options, **more).name, spec
+        assert judge_store_name(spec, **more) == load_judge(spec, store=Store(tmp_path), **more).name, spec

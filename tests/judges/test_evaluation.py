@@ -4,6 +4,7 @@ import pytest
 
 from saftool.judge import load_judge
 from saftool.judges.evaluation import agreement, evaluate
+from saftool.judges.learned import LearnedJudge
 
 MEASURED_KEYWORD = 0.9430  # binary agreement on the 1,350 XSTest v2 completions, measured
 
@@ -131,7 +132,7 @@ def test_held_out_estimates_refit_the_learned_judge(tmp_path):
     write_csv(tmp_path / "a.csv", rows[::2])
     write_csv(tmp_path / "b.csv", rows[1::2])
     learned.fit_files([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "w.json", embedder=bag_of_words)
-    judge = load_judge(f"learned:{tmp_path / 'w.json'}", embedder=bag_of_words)
+    judge = LearnedJudge(f"learned:{tmp_path / 'w.json'}", embedder=bag_of_words)
     files = [tmp_path / "a.csv", tmp_path / "b.csv"]
     in_sample = evaluate(files, judge=judge)
     for estimate in ("prompt-grouped", "leave-one-model-out"):  # by file here: no model column

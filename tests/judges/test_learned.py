@@ -87,7 +87,7 @@ def test_fit_save_load_predict_round_trip(tmp_path):
     assert weights["fit"]["files"] == ["labels.csv"] and weights["fit"]["in_sample_agreement"] == 1.0
     assert json.loads(out.read_text()) == weights
 
-    judge = load_judge(f"learned:{out}", embedder=bag_of_words)
+    judge = learned.LearnedJudge(f"learned:{out}", embedder=bag_of_words)
     assert judge.name == f"learned:{out}"
     items = [JudgeInput(r["prompt"], r["completion"]) for r in rows]
     verdicts = dict(judge.judge(items))
@@ -137,7 +137,7 @@ def test_bad_weights_are_named(tmp_path):
     stale = tmp_path / "stale.json"
     write_csv(tmp_path / "l.csv", labelled_rows())
     weights = learned.fit_files([tmp_path / "l.csv"], stale, embedder=bag_of_words)
-    other = load_judge(f"learned:{stale}", embedder=lambda texts: bag_of_words(texts)[:, :32])
+    other = learned.LearnedJudge(f"learned:{stale}", embedder=lambda texts: bag_of_words(texts)[:, :32])
     with pytest.raises(
         UsageError, match="these weights read 64-dimensional embeddings, the embedder gave 32"
     ):
@@ -184,7 +184,7 @@ def test_judge_runs_the_keyword_rules_once_per_answer(tmp_path, monkeypatch):
     rows = labelled_rows()
     write_csv(tmp_path / "l.csv", rows)
     learned.fit_files([tmp_path / "l.csv"], tmp_path / "w.json", c=10.0, embedder=bag_of_words)
-    judge = load_judge(f"learned:{tmp_path / 'w.json'}", embedder=bag_of_words)
+    judge = learned.LearnedJudge(f"learned:{tmp_path / 'w.json'}", embedder=bag_of_words)
     analysed = []
     monkeypatch.setattr(learned, "analyse", lambda text: analysed.append(text) or analyse(text))
     verdicts = dict(judge.judge([JudgeInput(r["prompt"], r["completion"]) for r in rows]))

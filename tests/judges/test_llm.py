@@ -17,7 +17,7 @@ def yes_if_sorry(body):
 
 
 def _judge(tmp_path, **kw):
-    return load_judge("llm", model="fake-judge", cache_dir=tmp_path / "cache", backoff=0.01, **kw)
+    return load_judge("llm", store=Store(tmp_path), model="fake-judge", backoff=0.01, **kw)
 
 
 def test_parsing_never_silently_safe():
@@ -71,7 +71,7 @@ def test_server_down_keeps_finished_and_rerun_continues(fake_openai, isolated_st
     store = Store(isolated_store)
     fake_openai.reply = yes_if_sorry
     judge = load_judge(
-        "llm", model="fake-judge", cache_dir=store.cache / "judge", backoff=0.01, max_retries=1, concurrency=1
+        "llm", store=store, model="fake-judge", backoff=0.01, max_retries=1, concurrency=1
     )
     # the first two distinct requests succeed, then the server fails for good
     calls = {"n": 0}
@@ -90,6 +90,6 @@ def test_server_down_keeps_finished_and_rerun_continues(fake_openai, isolated_st
     fake_openai.clear_faults()
     fake_openai.reply = yes_if_sorry
     before = fake_openai.requests
-    done = judge_store(store, load_judge("llm", model="fake-judge", cache_dir=store.cache / "judge"))
+    done = judge_store(store, load_judge("llm", store=store, model="fake-judge"))
     assert done.skipped == kept and done.judged == 80 - kept
     assert fake_openai.requests - before <= 4  # only the distinct answers not yet cached
