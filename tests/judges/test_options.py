@@ -7,7 +7,6 @@ from __future__ import annotations
 import inspect
 import json
 import re
-import typing
 
 import pytest
 
@@ -17,6 +16,7 @@ from saftool.errors import UsageError
 from saftool.judge import JUDGES, load_judge
 from saftool.registry import EngineOptions
 from saftool.stageconfig import flag
+from tests.optionsfix import probe
 
 # a spec of each judge (the model it names is never loaded: the options fail first)
 SPECS = {"keyword": "keyword", "learned": "learned", "llm": "llm:m", "hf": "hf:org/guard", "cascade": "cascade:learned,llm"}
@@ -68,16 +68,6 @@ def test_a_misspelt_judge_option_is_an_error(runner, isolated_store, tmp_path):
         load_judge("keyword", promt_set="seed")
 
 
-def _probe(annotation) -> tuple[str, object]:
-    """A command-line word that sets a field of this type to a value other than its default."""
-    kinds = set(typing.get_args(annotation)) or {annotation}
-    if int in kinds:
-        return "7", 7
-    if float in kinds:
-        return "0.75", 0.75
-    return "probe", "probe"
-
-
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_every_option_of_every_judge_is_reachable_from_the_cli(runner, isolated_store, monkeypatch, name):
     """Each field has a `judge` flag spelled as the field says (`stageconfig.flag`), with the field's
@@ -95,7 +85,7 @@ def test_every_option_of_every_judge_is_reachable_from_the_cli(runner, isolated_
 
     monkeypatch.setattr(cls, "__init__", recording)
     for field, info in cls.Options.model_fields.items():
-        word, value = _probe(info.annotation)
+        word, value = probe(info.annotation)  # judges' options are no switches
         spelled = flag(cls.Options, field)
         if spelled == f"--judge-option {field}":
             assert field in listed, (name, field)

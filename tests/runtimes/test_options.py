@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from saftool.runtimes import RUNTIMES, BatchOptions, Completion, Prompt, load_ru
 from saftool.store import Store
 from saftool.template import template_text
 from tests.modelfix import eval_items, write_eval
+from tests.optionsfix import probe
 
 # a flag each backend does not take, and the backend whose flag it is
 FOREIGN = {
@@ -65,18 +65,6 @@ def test_a_misspelt_or_bad_option_in_the_library_is_an_error(isolated_store):
         load_runtime("openai", "served", batch_size="many")
 
 
-def _probe(annotation) -> tuple[list[str], object]:
-    """Command-line words that set a field of this type to a value other than its default."""
-    kinds = set(typing.get_args(annotation)) or {annotation}
-    if bool in kinds:
-        return [], True
-    if int in kinds:
-        return ["7"], 7
-    if float in kinds:
-        return ["0.25"], 0.25
-    return ["probe"], "probe"
-
-
 @pytest.mark.parametrize("backend", sorted(FOREIGN))
 def test_every_option_of_every_backend_is_reachable_from_the_cli(runner, isolated_store, monkeypatch, backend):
     """Each field has an `infer` flag spelled after it, with the field's default as its documented
@@ -97,8 +85,9 @@ def test_every_option_of_every_backend_is_reachable_from_the_cli(runner, isolate
         flag = "--" + field.replace("_", "-")
         assert flag in defaults[field].param_decls, (backend, field)
         assert defaults[field].default == info.default, (backend, field)
-        words, value = _probe(info.annotation)
-        result = runner.invoke(app, ["infer", "--model", "m", "--eval", "ev", "--backend", backend, flag, *words])
+        word, value = probe(info.annotation)
+        words = [flag] if word is None else [flag, word]
+        result = runner.invoke(app, ["infer", "--model", "m", "--eval", "ev", "--backend", backend, *words])
         assert result.stderr == "error: recorded\n", result.stderr
         assert getattr(seen[-1], field) == value and seen[-1].model_fields_set == {field}
 
