@@ -68,6 +68,10 @@ class Registry:
         module_name, attr = self.entries[self.key(name)].split(":")
         return getattr(importlib.import_module(module_name), attr)
 
+    def options_model(self, name: str) -> type[EngineOptions]:
+        """The model that checks the options of the engine `name` (a cascade's holds its judges')."""
+        return self.load_class(name).Options.for_spec(name)
+
     def option_names(self) -> set[str]:
         """Every option some entry takes: what a command line may pass on to its chosen engine."""
         return {option for key in self.entries for option in self.load_class(key).Options.model_fields}
@@ -83,7 +87,7 @@ class Registry:
         its optional package.
         """
         key = self.key(name)
-        model = self.load_class(key).Options.for_spec(name)
+        model = self.options_model(name)
         flags = flags or {}
 
         def spelled(option: str, owner: type[EngineOptions] = model) -> str:

@@ -42,7 +42,7 @@ THRESHOLD = 0.6
 
 def _own(given: Mapping[str, Any], part: JudgeSpec) -> dict[str, Any]:
     """The options among `given` that the judge `part` takes."""
-    fields = JUDGES.load_class(part.kind).Options.for_spec(part.text).model_fields
+    fields = JUDGES.options_model(part.text).model_fields
     return {name: value for name, value in given.items() if name in fields}
 
 
@@ -66,7 +66,7 @@ class CascadeJudge(Judge):
         @classmethod
         def for_spec(cls, spec: str) -> type[EngineOptions]:
             """The threshold and the options of its two judges: each judge gets those it takes."""
-            models = [cls] + [JUDGES.load_class(part.kind).Options.for_spec(part.text) for part in parse_spec(spec).parts]
+            models = [cls] + [JUDGES.options_model(part.text) for part in parse_spec(spec).parts]
             # each model once, and none that another already extends (EngineOptions, for a judge without options)
             bases = [m for i, m in enumerate(models) if m not in models[:i] and not any(
                 o is not m and issubclass(o, m) for o in models)]
