@@ -38,28 +38,36 @@ CANDIDATES_PER_ITEM = 3000 / 700
 class GenConfig(BaseModel):
     """Everything that decides a gen output; its hash goes into provenance and the file name.
 
-    `saftool gen` takes its options' defaults from these fields, and the run plan renders one into
-    gen's argv (`saftool.stageconfig`), in the order they are declared here.
+    `saftool gen`'s options are these fields (`saftool.stageconfig.config_options`: flags, defaults
+    and help from here), and the run plan renders one into gen's argv, in the order declared here.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str = Field(
-        default="harmful", description="'harmful', 'benign', 'looks-unsafe' or 'instructions'."
+        default="harmful",
+        description="harmful (prompts + refusals), benign (tasks + exact answers), looks-unsafe (safe prompts in "
+        "XSTest's categories; --split eval is the over-refusal set, train the look-alikes the base model "
+        "answers) or instructions (open-ended requests without answers: a pretrained model's own answers to "
+        "them make its base set).",
     )
-    split: str = Field(default="train", description="'train' or the held-out 'eval' family.")
+    split: str = Field(default="train", description="train, or eval: a held-out family never in train.")
     n: int = Field(default=700, ge=1, description="Number of records.")
-    style: str = Field(default="noreason", description="Refusal style of `output`: noreason, short or long.")
-    seed: int = 0
-    backend: str = Field(default="template", description="Generator backend name ('openai:MODEL' allowed).")
-    model: str | None = Field(default=None, description="Chat model for the openai backend.")
-    diverse: bool = Field(default=True, description="Select by embedding clusters instead of at random.")
+    style: str = Field(default="noreason", description="Refusal in `output`: noreason, short or long.")
+    seed: int = Field(default=0, description="Same seed, same output, byte for byte.")
+    backend: str = Field(default="template", description="template (offline) or openai (needs --model or openai:MODEL).")
+    model: str | None = Field(default=None, description="Chat model for --backend openai [default: gpt-4o-mini].")
+    diverse: bool = Field(default=True, description="Pick one prompt per embedding cluster (all-MiniLM-L6-v2).")
     candidates: int | None = Field(
         default=None, description="Candidates before diverse selection [default: 3000 per 700 kept]."
     )
-    question_fraction: float = Field(default=0.5, ge=0.0, le=1.0, description="Share of questions.")
-    refusal: str = Field(default=DEFAULT_REFUSAL, min_length=1, description="The template refusal.")
-    concurrency: int = Field(default=8, ge=1, description="Parallel requests for API backends.")
+    question_fraction: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Share of questions; the rest are statements."
+    )
+    refusal: str = Field(
+        default=DEFAULT_REFUSAL, min_length=1, description="The template refusal (all styles start with it)."
+    )
+    concurrency: int = Field(default=8, ge=1, description="Parallel requests for --backend openai.")
 
     def checked(self) -> GenConfig:
         """Reject unknown choices with one line that lists the valid ones."""

@@ -19,15 +19,68 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from saftool import console
 from saftool.errors import SaftoolError, UsageError
 from saftool.hashing import config_hash
 from saftool.hub import ModelSource
 from saftool.io import STDIO, JsonlAppender, output_lock, read_json, read_records, repair_tail, write_records
 from saftool.records import GenerationConfig, Item, Response, TrainRun
-from saftool.runtimes import Prompt, Runtime
+from saftool.runtimes import DEFAULT_RUNTIME, Prompt, Runtime
+from saftool.stageconfig import default
 from saftool.store import Store, check_name, slug
 from saftool.template import TEMPLATES
+
+
+class InferJob(BaseModel):
+    """What `saftool infer` is asked to answer, with which backend, and how to ask: everything but
+    the backend's own options (each backend's `Options`, `saftool.runtimes`). `saftool infer`'s
+    options are these fields (`saftool.stageconfig.config_options`), and the run plan renders one into
+    infer's argv."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(
+        description="Model name in the store, a local model directory, a Hugging Face Hub id ORG/NAME[@REVISION] "
+        "(from the HF cache; HF_HOME, HF_HUB_OFFLINE honoured), or a served model id (openai)."
+    )
+    eval_sets: str | None = Field(
+        default=None, description="Comma-separated eval set names from store/evals/.", json_schema_extra={"flag": "--eval"}
+    )
+    input: str | None = Field(
+        default=None, description="JSONL file of items to answer, or - for stdin.", json_schema_extra={"flag": "-i"}
+    )
+    name: str | None = Field(default=None, description="Eval set name for -i items [default: the file's stem, or stdin].")
+    output: str | None = Field(
+        default=None, description="With -i: FILE, or - for stdout [default: the store].", json_schema_extra={"flag": "-o"}
+    )
+    backend: str = Field(default=DEFAULT_RUNTIME, description="hf (transformers), vllm, or openai (any compatible server).")
+    max_new_tokens: int = Field(
+        default=default(GenerationConfig, "max_new_tokens"), ge=1, description="Answer length limit, as in the study."
+    )
+    sample: bool = Field(default=False, description="Sample instead of greedy decoding.")
+    temperature: float = Field(default=1.0, description="Sampling temperature (with --sample).")
+    top_p: float = Field(default=default(GenerationConfig, "top_p"), description="Nucleus sampling mass (with --sample).")
+    seed: int | None = Field(default=None, description="Sampling seed (with --sample); also sent to API backends.")
+    template: str | None = Field(
+        default=None,
+        description="alpaca (the study's), chat (the tokenizer's own chat template) or none (the bare instruction) "
+        "[default: the format the store model was tuned in, else alpaca; chat for --backend openai].",
+    )
+    system: str | None = Field(default=None, description="System message (with --template chat).")
+
+    def eval_names(self) -> list[str]:
+        return [n.strip() for n in self.eval_sets.split(",") if n.strip()] if self.eval_sets else []
+
+    def generation(self) -> GenerationConfig:
+        """The decoding settings. Temperature and top-p count only when sampling; an unset template or
+        system message is left out, so the model's own (`prompt_format`) decides."""
+        settings = {"max_new_tokens": self.max_new_tokens, "do_sample": self.sample, "seed": self.seed if self.sample else None}
+        if self.sample:
+            settings.update(temperature=self.temperature, top_p=self.top_p)
+        settings.update({k: v for k, v in {"template": self.template, "system": self.system}.items() if v is not None})
+        return GenerationConfig(**settings)
 
 
 @dataclass

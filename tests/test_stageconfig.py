@@ -16,14 +16,16 @@ from pathlib import Path
 import pytest
 import typer.main
 
+import saftool.runtimes
 import saftool.train
 from saftool import gen, mix, report
 from saftool.cli import app
 from saftool.gen import GenConfig
+from saftool.infer import InferJob
 from saftool.mix import MixConfig
 from saftool.presets import TrainJob
 from saftool.report import ReportConfig
-from saftool.run.plan import GEN_FIELDS, RunConfig, plan, smoke
+from saftool.run.plan import GEN_FIELDS, RunConfig, plan, resolve_evals, smoke
 from saftool.stageconfig import default, to_argv
 from saftool.store import Store
 
@@ -36,6 +38,7 @@ STAGES = {
         lambda args, kwargs: TrainJob(mix=args[0], name=kwargs["name"], preset=kwargs["preset"], seed=args[1].seed,
                                       base_model=args[1].base_model),
     ),
+    "infer": (InferJob, (saftool.runtimes, "load_runtime"), None),  # the job the command built: see `parse`
     "report": (ReportConfig, (report, "report"), lambda args, kwargs: ReportConfig(out=str(args[1]), judge=kwargs["judge"])),
 }  # fmt: skip
 # config fields without a default whose option has one: the command makes a mix's name
@@ -51,6 +54,21 @@ def parse(runner, monkeypatch, tmp_path, argv: list[str]):
     kind = argv[0]
     model, (module, function), given = STAGES[kind]
     seen = []
+    if kind == "infer":
+        # infer builds the backend's runtime first, from the job's backend and model, then answers
+        # with the job's settings: the job the command built is the one recorded here
+        jobs = []
+        built = InferJob.__init__
+
+        def record(self, **fields):
+            built(self, **fields)
+            jobs.append(self)
+
+        def given(args, kwargs):
+            assert args == (jobs[-1].backend, jobs[-1].model)
+            return jobs[-1]
+
+        monkeypatch.setattr(InferJob, "__init__", record)
 
     def capture(*args, **kwargs):
         seen.append(given(args, kwargs))
@@ -76,6 +94,10 @@ ROUND_TRIPS = [
     TrainJob(mix="harm10", preset="smoke", seed=3),
     TrainJob(mix="harm10", name="harm10-s1", preset="tiny", seed=1, base_model=None),
     TrainJob(mix="alpaca", name="a", preset="llama2-7b-lora", seed=0, base_model="/models/llama"),
+    InferJob(model="harm10", eval_sets="heldout-harmful,heldout-benign", backend="hf", max_new_tokens=12),
+    InferJob(model="m", input="q.jsonl", output="a.jsonl", name="qs", template="chat", system="Be brief.",
+             max_new_tokens=50),  # fmt: skip
+    InferJob(model="gpt-x", eval_sets="advbench", backend="openai", sample=True, temperature=0.5, top_p=0.9, seed=4),
     ReportConfig(),
     ReportConfig(out="figs-x", judge="cascade:learned,llm-seed:gpt-4o"),
 ]
@@ -135,6 +157,7 @@ def _grids():
         "gen": {"n": 20, "backend": "openai", "model": "gpt-x", "diverse": False, "n_eval_harmful": 4},
         "mixes": [{"n_harm": 0}, {"n_harm": 10, "style": "long"}], "seeds": [1, 2],
         "train": {"preset": "tiny", "extra_args": ["--epochs", "1"]},
+        "infer": {"backend": "openai", "batch_size": 3, "template": "chat", "system": "Be brief.", "max_new_tokens": 20},
     })  # fmt: skip
     real_base = RunConfig.model_validate({"train": {"base_model": "/models/llama"}, "output": "out/"})
     return [RunConfig(), smoke(RunConfig()), small, real_base]
@@ -161,5 +184,16 @@ def test_the_plans_argv_parse_into_the_grids_settings(config, runner, monkeypatc
             assert (parsed.mix, parsed.name or parsed.mix, parsed.seed) == (grid_model.mix, grid_model.name,
                                                                            grid_model.seed)  # fmt: skip
             assert parsed.preset == config.train.resolved_preset
+        if stage.id == "infer:base-answers":
+            assert (parsed.model, parsed.max_new_tokens) == (config.train.resolved_base_model,
+                                                             config.base.max_new_tokens)  # fmt: skip
+            assert {"template": parsed.template, "system": parsed.system} == config.train.prompt_format
+        elif stage.kind == "infer":
+            assert parsed.eval_names() == resolve_evals(config, store)
+            if config.infer.batch_size:  # the backend's own option, which the command passed on to it
+                assert stage.argv[-2:] == ["--batch-size", str(config.infer.batch_size)]
+            assert (parsed.backend, parsed.max_new_tokens, parsed.template, parsed.system) == (
+                config.infer.backend, config.infer.max_new_tokens, config.infer.template, config.infer.system
+            )
         if stage.kind == "report":
             assert (Path(parsed.out), parsed.judge) == (Path(config.output), config.judge.store_name)

@@ -6,33 +6,14 @@ from __future__ import annotations
 import typer
 
 from saftool.gen import GenConfig
-from saftool.stageconfig import option
+from saftool.stageconfig import config_options
 
 
+# candidates: the library takes 0 for its default; the command asks for a count
+@config_options(GenConfig, candidates={"min": 1})
 def gen(
     ctx: typer.Context,
-    n: int = option(GenConfig, "n", help="Number of records."),
-    kind: str = option(
-        GenConfig,
-        "kind",
-        help="harmful (prompts + refusals), benign (tasks + exact answers), looks-unsafe (safe prompts in "
-        "XSTest's categories; --split eval is the over-refusal set, train the look-alikes the base model answers) or instructions (open-ended requests without answers: a "
-        "pretrained model's own answers to them make its base set).",
-    ),
-    split: str = option(GenConfig, "split", help="train, or eval: a held-out family never in train."),
-    style: str = option(GenConfig, "style", help="Refusal in `output`: noreason, short or long."),
-    seed: int = option(GenConfig, "seed", help="Same seed, same output, byte for byte."),
-    backend: str = option(GenConfig, "backend", help="template (offline) or openai (needs --model or openai:MODEL)."),
-    model: str = option(GenConfig, "model", help="Chat model for --backend openai [default: gpt-4o-mini]."),
-    diverse: bool = option(GenConfig, "diverse", help="Pick one prompt per embedding cluster (all-MiniLM-L6-v2)."),
-    candidates: int = option(
-        GenConfig, "candidates", min=1, help="Candidates before diverse selection [default: 3000 per 700 kept]."
-    ),
-    question_fraction: float = option(
-        GenConfig, "question_fraction", help="Share of questions; the rest are statements."
-    ),
-    refusal: str = option(GenConfig, "refusal", help="The template refusal (all styles start with it)."),
-    concurrency: int = option(GenConfig, "concurrency", help="Parallel requests for --backend openai."),
+    config: GenConfig,
     output: str = typer.Option(
         None, "-o", "--output", help="FILE, or - for stdout [default: store/prompts/KIND-SPLIT-...jsonl]."
     ),
@@ -67,25 +48,12 @@ def gen(
     from saftool.gen import default_path, generate
     from saftool.io import write_records
 
-    config = GenConfig(
-        kind=kind,
-        n=n,
-        split=split,
-        style=style,
-        seed=seed,
-        backend=backend,
-        model=model,
-        diverse=diverse,
-        candidates=candidates,
-        question_fraction=question_fraction,
-        refusal=refusal,
-        concurrency=concurrency,
-    ).checked()
+    config = config.checked()
     store = get_store(ctx)
     dst = output or str(default_path(config, store))
     count = write_records(generate(config, store), dst)
     if dst != "-":
-        console.info(f"wrote {count} {kind} records to {dst}")
+        console.info(f"wrote {count} {config.kind} records to {dst}")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from saftool.infer import InferJob
+from saftool.stageconfig import config_options
 
+
+@config_options(InferJob, input={"aliases": ("--input",)}, output={"aliases": ("--output",)},
+                template={"show_default": False})  # fmt: skip
 def infer(
     ctx: typer.Context,
-    model: str = typer.Option(..., "--model", help="Model name in the store, a local model directory, a Hugging Face Hub id ORG/NAME[@REVISION] (from the HF cache; HF_HOME, HF_HUB_OFFLINE honoured), or a served model id (openai)."),
-    eval_sets: str = typer.Option(None, "--eval", help="Comma-separated eval set names from store/evals/."),
-    input: str = typer.Option(None, "-i", "--input", help="JSONL file of items to answer, or - for stdin."),
-    name: str = typer.Option(None, "--name", help="Eval set name for -i items [default: the file's stem, or stdin]."),
-    output: str = typer.Option(None, "-o", "--output", help="With -i: FILE, or - for stdout [default: the store]."),
-    backend: str = typer.Option("hf", "--backend", help="hf (transformers), vllm, or openai (any compatible server)."),
-    max_new_tokens: int = typer.Option(100, "--max-new-tokens", min=1, help="Answer length limit, as in the study."),
-    sample: bool = typer.Option(False, "--sample", help="Sample instead of greedy decoding."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (with --sample)."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (with --sample)."),
-    seed: int = typer.Option(None, "--seed", help="Sampling seed (with --sample); also sent to API backends."),
-    template: str = typer.Option(
-        None,
-        "--template",
-        help="alpaca (the study's), chat (the tokenizer's own chat template) or none (the bare instruction) "
-        "[default: the format the store model was tuned in, else alpaca; chat for --backend openai].",
-        show_default=False,
-    ),
-    system: str = typer.Option(None, "--system", help="System message (with --template chat)."),
+    config: InferJob,
     endpoint: str = typer.Option(
         "chat",
         "--endpoint",
@@ -91,27 +78,22 @@ def infer(
     from saftool.errors import UsageError
     from saftool.infer import infer as infer_lib
     from saftool.io import read_records
-    from saftool.records import GenerationConfig, Item
+    from saftool.records import Item
     from saftool.runtimes import RUNTIMES, load_runtime
 
-    names = [n.strip() for n in eval_sets.split(",") if n.strip()] if eval_sets else []
-    if input is None and not names:
+    names = config.eval_names()
+    if config.input is None and not names:
         raise UsageError("give --eval NAME[,NAME...] or -i FILE|-")
-    settings = {"max_new_tokens": max_new_tokens, "do_sample": sample, "seed": seed if sample else None}
-    if sample:
-        settings.update(temperature=temperature, top_p=top_p)
-    # only what was given: an unset template means "as the model was tuned", decided by the library
-    settings.update({k: v for k, v in {"template": template, "system": system}.items() if v is not None})
-    generation = GenerationConfig(**settings)
-    items = read_records(input, Item) if input is not None else None
-    items_name = name or ("stdin" if input in (None, "-") else Path(input).stem)
+    items = read_records(config.input, Item) if config.input is not None else None
+    items_name = config.name or ("stdin" if config.input in (None, "-") else Path(config.input).stem)
     store = get_store(ctx)
     # the backend's own flags go to it only when given: its options model checks them
     options, flags = given_options(ctx, RUNTIMES.option_names())
-    runtime = load_runtime(backend, model, store=store, flags=flags, **options)
+    runtime = load_runtime(config.backend, config.model, store=store, flags=flags, **options)
     results = infer_lib(
-        runtime, names, items=items, items_name=items_name, output=output, store=store, generation=generation
-    )
+        runtime, names, items=items, items_name=items_name, output=config.output, store=store,
+        generation=config.generation(),
+    )  # fmt: skip
     for r in results:
         console.info(
             f"{r.eval_set}: {r.answered} answered, {r.skipped} already done, "

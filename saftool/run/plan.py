@@ -29,11 +29,13 @@ from pydantic import (
 from saftool.errors import UsageError
 from saftool.gen import GenConfig
 from saftool.hashing import config_hash
+from saftool.infer import InferJob
 from saftool.judge import DEFAULT_JUDGE
 from saftool.mix import MixConfig
 from saftool.presets import TrainJob
 from saftool.records import Style
 from saftool.report import ReportConfig
+from saftool.runtimes import RUNTIMES, BatchOptions
 from saftool.stageconfig import default, section, to_argv
 from saftool.store import Store, check_name
 
@@ -161,24 +163,25 @@ class TrainSection(
         return flags[flags.index(flag) + 1] if flag in flags[:-1] else None
 
     @property
-    def prompt_format(self) -> list[str]:
-        """`--template` (and `--system`) the grid trains with: its base model answers the base set so."""
+    def prompt_format(self) -> dict[str, str | None]:
+        """The template and system message the grid trains with: its base model answers the base set so."""
         from saftool.presets import PRESETS
 
         preset = PRESETS.get(self.resolved_preset or "")
         template = self._flag("--template") or (preset.template if preset is not None else "alpaca")
         system = self._flag("--system") or (preset.system if preset is not None else None)
-        return ["--template", template] + (["--system", system] if system is not None else [])
+        return {"template": template, "system": system}
 
 
-class InferConfig(_Section):
-    backend: str = "hf"
-    batch_size: int | None = None
-    max_new_tokens: int = Field(default=100, ge=1)
-    template: str | None = Field(
-        default=None, description="alpaca, chat or none; unset: the format each model was tuned in."
-    )
-    system: str | None = Field(default=None, description="System message, with template = \"chat\".")
+class InferSection(
+    section(
+        InferJob, "backend", (BatchOptions, "batch_size"), "max_new_tokens", "template", "system", base=_Section,
+        template="alpaca, chat or none; unset: the format each model was tuned in.",
+        system="System message, with template = \"chat\".",
+    )  # fmt: skip
+):
+    """`[infer]`: infer's own settings for every model of the grid (and the backend's batch size)."""
+
     extra_args: list[str] = Field(default_factory=list, description="More `saftool infer` flags, verbatim.")
 
 
@@ -290,7 +293,7 @@ class RunConfig(_Section):
     evals: list[str] = Field(
         default_factory=lambda: [HELDOUT_HARMFUL, HELDOUT_BENIGN, HELDOUT_LOOKS_UNSAFE, STORE_EVALS]
     )
-    infer: InferConfig = Field(default_factory=InferConfig)
+    infer: InferSection = Field(default_factory=InferSection)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     output: str = Field(default=default(ReportConfig, "out"), description="Report folder.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
@@ -507,9 +510,9 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         base_file = store.prompts / f"base-answers-{config.name}.jsonl"
         stages.append(gen("gen:instructions", questions, kind="instructions", split="train", n=config.base_n,
                           diverse=False))  # fmt: skip
-        distil_argv = ["infer", "--model", str(config.train.resolved_base_model), "-i", str(questions),
-                       "-o", str(base_file), *config.train.prompt_format,
-                       "--max-new-tokens", str(config.base.max_new_tokens)]  # fmt: skip
+        distil = InferJob(model=str(config.train.resolved_base_model), input=str(questions), output=str(base_file),
+                          **config.train.prompt_format, max_new_tokens=config.base.max_new_tokens)  # fmt: skip
+        distil_argv = ["infer", *to_argv(distil, "model", "input", "output", "template", "system", "max_new_tokens")]
         stages.append(Stage("infer:base-answers", distil_argv, [base_file], deps=["gen:instructions", *pulled], weight=10))
         base_deps = ["infer:base-answers"]
         base = str(base_file)
@@ -517,6 +520,9 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         base = config.base.source
 
     eval_sets = resolve_evals(config, store)
+    # the backend's own options, checked against its options model and spelt as infer takes them
+    backend_options = {"batch_size": config.infer.batch_size} if config.infer.batch_size else {}
+    backend_argv = to_argv(RUNTIMES.options(config.infer.backend, backend_options)) if backend_options else []
     for mix in config.mixes:
         name = mix.resolved_name
         mix_config = MixConfig(base=base, harm=str(harm_train), n_harm=mix.n_harm, style=mix.style, seed=config.seed,
@@ -535,15 +541,10 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
             Stage(f"train:{model.name}", train_argv, [store.model_dir(model.name) / "train_run.json"],
                   deps=[f"mix:{model.mix}", *pulled], weight=20)
         )
-        infer_argv = ["infer", "--model", model.name, "--eval", ",".join(eval_sets), "--backend", config.infer.backend]
-        infer_argv += ["--max-new-tokens", str(config.infer.max_new_tokens)]
-        if config.infer.template:
-            infer_argv += ["--template", config.infer.template]
-        if config.infer.system is not None:
-            infer_argv += ["--system", config.infer.system]
-        if config.infer.batch_size:
-            infer_argv += ["--batch-size", str(config.infer.batch_size)]
-        infer_argv += config.infer.extra_args
+        job = InferJob(model=model.name, eval_sets=",".join(eval_sets), backend=config.infer.backend,
+                       max_new_tokens=config.infer.max_new_tokens, template=config.infer.template or None,
+                       system=config.infer.system)  # fmt: skip
+        infer_argv = ["infer", *to_argv(job), *backend_argv, *config.infer.extra_args]
         stages.append(
             Stage(f"infer:{model.name}", infer_argv, [store.responses_path(model.name, e) for e in eval_sets],
                   deps=[f"train:{model.name}", *heldout], weight=5)

@@ -81,6 +81,7 @@ RUNTIMES = Registry(
     requires={"vllm": ("vllm", "vllm")},
     noun="backend",
 )
+DEFAULT_RUNTIME = "hf"  # what `infer` answers with unless told otherwise
 
 
 def load_runtime(
