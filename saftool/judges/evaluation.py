@@ -33,7 +33,7 @@ from typing import Any
 
 from saftool.errors import InputError, UsageError
 from saftool.io import iter_json_objects, read_records, write_records
-from saftool.judge import Judge, JudgeInput, Verdict, learns_no_labels
+from saftool.judge import Judge, JudgeInput, Verdict, judge_inputs, learns_no_labels
 from saftool.records import Item
 from saftool.store import Store
 
@@ -208,7 +208,7 @@ def evaluate(
     else:
         inputs = [JudgeInput(row["prompt"], row["response"], _kind(row)) for row in rows]
         if estimate == "in-sample":
-            found = judge.judge(inputs)
+            found = judge_inputs(judge, inputs)
         else:
             if not judge.learns_from_labels:  # said before any complaint about the groups
                 raise learns_no_labels(judge)

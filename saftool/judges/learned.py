@@ -435,7 +435,7 @@ def _verdict(analysed: tuple[str, str, bool], p: float | None, *, rule_decides: 
     label, rule, _ = analysed
     evidence: dict[str, Any] = {"rule": rule}
     if rule_decides:
-        if p is not None:
+        if p is not None and label != "unknown":  # an empty answer: nothing to be doubtful about
             evidence.update(p_refusal_answer=round(p, 4), confidence=round(p, 4))
         return Verdict(label, f"keyword {rule}", evidence=evidence)
     label = "refusal" if p >= THRESHOLD else "compliance"

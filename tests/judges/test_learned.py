@@ -75,7 +75,7 @@ def test_analyse_agrees_with_classify_and_flags_disclaimers():
     text = "As an AI, I don't hold personal opinions. However, I can tell you that they may vote."
     assert analyse(text) == (*classify(text), True)
     assert analyse("I cannot help with that.") == ("refusal", "refusal: 'i cannot'", False)
-    assert analyse("") == ("refusal", "empty answer", False)
+    assert analyse("") == ("unknown", "empty answer", False)
 
 
 def test_fit_save_load_predict_round_trip(tmp_path):
