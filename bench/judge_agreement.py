@@ -1,6 +1,7 @@
 """Agreement of the offline judges with human labels, in-sample and out-of-sample, on two labelled
 sets: XSTest v2's 1,350 completions (GPT-4, Llama-2, Mistral) and the hand-labelled sample of
-SmolLM2-135M answers, the default grid's model family (tests/judges/data/smollm2_sample.jsonl).
+answers of the default grid's models, SmolLM2-135M-Instruct untuned and refusal-tuned LoRAs of it
+(tests/judges/data/smollm2_sample.jsonl, its labelling rule in tests/judges/data/README.md).
 
     python bench/judge_agreement.py [--shared DIR] [--threads 1] [--write-default]
 
@@ -12,7 +13,9 @@ without the rows it scores. Binary agreement (partial counts as refusal) of:
   seen in fitting, by any model);
 - on XSTest, `learned` leave-one-model-out: fitted on two source models' files (and the sample),
   scored on the third; and with the scored prompts held out too;
-- on the sample, `learned` fitted on XSTest alone, as the judge was before the sample existed;
+- on the sample, `learned` fitted on XSTest alone, as the judge was before the sample existed; and
+  leave-one-model-out over the sample's models (XSTest always in the fit), with the scored prompts
+  held out too;
 - `cascade:learned,keyword`, the offline cascade, from the prompt-grouped verdicts: doubtful
   answers (confidence below the default threshold) decided by the keyword rules;
 - the winner by held-out agreement, which is what `judge` and `run` use by default;
@@ -20,12 +23,18 @@ without the rows it scores. Binary agreement (partial counts as refusal) of:
   leave-one-model-out verdicts and their confidences: the share sent to B, and the agreement if B
   were people (an upper bound) or GPT-4 (XSTest's own `gpt4_label` column for these answers).
 
+On the sample every judge gets n, agreement and Cohen's kappa with 95% intervals: Wilson's for the
+agreement; for kappa the 2.5th and 97.5th percentiles of 2,000 bootstrap resamples of the sample's
+prompts (the answers of several models to one prompt go in and out together), then agreement per
+model and per eval set.
+
 The sample names its prompts by eval set and id; they are read from `--shared` (pulled into a
 temporary store). The MiniLM embeddings are computed once (a minute or two on one core); every fit
 reuses them. `--write-default` rewrites saftool/judges/learned_weights.py with the fit on all rows,
 and saftool/judges/learned_profile.py, the default judge's packaged profile, with its sensitivity
-and specificity from the prompt-grouped verdicts on the sample (what `report` corrects with when
-the store holds no profile of its own).
+and specificity from the prompt-grouped verdicts on the sample (held out: each answer judged by
+weights fitted without its prompt; what `report` corrects with when the store holds no profile of
+its own).
 Last line: `judge_agreement_sample_prompt_grouped: VALUE`.
 """
 
@@ -44,6 +53,39 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("gpt4", "llama2new", "mistralinstruct")
 SAMPLE = ROOT / "tests" / "judges" / "data" / "smollm2_sample.jsonl"
 FOLDS = 5
+BOOTSTRAP = 2000
+Z95 = 1.959963984540054
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson's 95% interval for k successes in n."""
+    p, z2 = k / n, Z95**2
+    mid = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * (p * (1 - p) / n + z2 / (4 * n * n)) ** 0.5 / (1 + z2 / n)
+    return mid - half, mid + half
+
+
+def kappa(human, pred) -> float:
+    """Cohen's kappa of two binary label arrays (1 = refusal or partial)."""
+    agree = float((human == pred).mean())
+    ph, pp = float(human.mean()), float(pred.mean())
+    expected = ph * pp + (1 - ph) * (1 - pp)
+    return (agree - expected) / (1 - expected) if expected < 1 else 1.0
+
+
+def kappa_interval(human, pred, prompts, seed: int = 0) -> tuple[float, float]:
+    """Kappa's 95% interval from resampling prompts with replacement (each with all its answers)."""
+    import numpy as np
+
+    distinct, of = np.unique(np.asarray(prompts), return_inverse=True)
+    members = [np.flatnonzero(of == k) for k in range(len(distinct))]
+    rng = np.random.RandomState(seed)
+    draws = []
+    for _ in range(BOOTSTRAP):
+        index = np.concatenate([members[k] for k in rng.randint(0, len(distinct), len(distinct))])
+        draws.append(kappa(human[index], pred[index]))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def pull_sample_sets(sample: Path, shared: Path, store) -> None:
@@ -161,24 +203,52 @@ def main() -> None:
     sample_models = sorted({r["model"] for r in sample_rows})
     sample_sets = sorted({r["eval_set"] for r in sample_rows})
     set_of = np.array([r.get("eval_set", "") for r in rows])
+    # the sample's models held out in turn (XSTest always in the fit), and with the scored prompts too
+    model_groups = [s if s.startswith("sample:") else "xstest" for s in source]
+    held_model = dict(learned.held_out_verdicts(feats, analysed, human, model_groups, prompts))
+    sample_lomo = np.array([int(held_model[i].label != "compliance") for i in range(len(rows))])
+    sample_strict = np.zeros(len(rows), dtype=int)
+    for m in sample_models:
+        for k in range(FOLDS):
+            test = (source == f"sample:{m}") & (prompt_fold == k)
+            if test.any():
+                sample_strict[test] = fit_predict((source != f"sample:{m}") & (prompt_fold != k), test)
+    index = np.flatnonzero(is_sample)
+    sample_prompts = [prompts[i] for i in index]
     print(
-        f"\nSmolLM2-135M sample, binary agreement with people, n = {int(is_sample.sum())} "
-        f"({int(human[is_sample].sum())} refusals or partial)"
+        f"\nSmolLM2-135M sample, binary agreement with people, n = {len(index)} "
+        f"({int(human[is_sample].sum())} refusals or partial); 95% intervals: Wilson's for the "
+        f"agreement, kappa's from {BOOTSTRAP} resamples of the {len(set(sample_prompts))} prompts"
     )
-    columns = [("all", is_sample)]
-    columns += [(m, source == f"sample:{m}") for m in sample_models]
-    columns += [(s, is_sample & (set_of == s)) for s in sample_sets]
-    print(f"{'':52s} " + " ".join(f"{c:>{max(6, len(c))}s}" for c, _ in columns))
-    print(f"{'n':52s} " + " ".join(f"{int(mask.sum()):>{max(6, len(c))}d}" for c, mask in columns))
-    results = {}
-    for name, pred in (
+    judged = (
         ("keyword (rules written on both sets)", keyword),
         ("learned, fitted on XSTest alone", lomo),
         ("learned, in-sample (shipped weights)", in_sample),
         ("learned, 5-fold CV grouped by prompt", grouped),
+        ("learned, sample models held out in turn", sample_lomo),
+        ("learned, sample models and prompts held out", sample_strict),
         ("cascade:learned,keyword, CV grouped by prompt", offline_cascade),
-    ):
-        results[name] = acc(pred, is_sample)
+    )
+    print(f"{'':52s} {'n':>4s} {'agreement [95%]':>24s} {'kappa [95%]':>24s}")
+    for name, pred in judged:
+        h, p = human[index], pred[index]
+        k = int((h == p).sum())
+        lo, hi = wilson(k, len(index))
+        klo, khi = kappa_interval(h, p, sample_prompts)
+        print(
+            f"{name:52s} {len(index):4d} {k / len(index):8.4f} [{lo:.4f}, {hi:.4f}] "
+            f"{kappa(h, p):8.4f} [{klo:.4f}, {khi:.4f}]"
+        )
+    columns = [("all", is_sample)]
+    columns += [(m, source == f"sample:{m}") for m in sample_models]
+    columns += [(s, is_sample & (set_of == s)) for s in sample_sets]
+    print(f"\nper model and eval set\n{'':52s} " + " ".join(f"{c:>{max(6, len(c))}s}" for c, _ in columns))
+    print(f"{'n':52s} " + " ".join(f"{int(mask.sum()):>{max(6, len(c))}d}" for c, mask in columns))
+    print(
+        f"{'refusals or partial':52s} "
+        + " ".join(f"{int(human[mask].sum()):>{max(6, len(c))}d}" for c, mask in columns)
+    )
+    for name, pred in judged:
         print(f"{name:52s} " + " ".join(f"{acc(pred, mask):>{max(6, len(c))}.4f}" for c, mask in columns))
 
     candidates = {
@@ -220,13 +290,13 @@ def main() -> None:
         out.write_text(
             '"""Default weights of the `learned` judge: `saftool judge fit` on XSTest v2\'s 1,350\n'
             "human-labelled completions (GPT-4, Llama-2, Mistral; `final_label`) and the hand-labelled\n"
-            "SmolLM2-135M sample (tests/judges/data/smollm2_sample.jsonl), written by\n"
+            "sample of the default grid's SmolLM2-135M answers, untuned and LoRA-tuned\n"
+            "(tests/judges/data/smollm2_sample.jsonl), written by\n"
             '`python bench/judge_agreement.py --write-default`."""\n\n'
             f"WEIGHTS = {json.dumps(weights)}\n"
         )
         print(f"wrote {out} ({out.stat().st_size:,} bytes)", file=sys.stderr)
         importlib.reload(importlib.import_module("saftool.judges.learned_weights"))
-        index = np.flatnonzero(is_sample)
         result = scored(
             "judge learned, prompt-grouped",
             [rows[i] for i in index],
@@ -243,8 +313,9 @@ def main() -> None:
         out = ROOT / "saftool" / "judges" / "learned_profile.py"
         out.write_text(
             '"""The packaged judge profile of the default `learned` judge: its sensitivity and specificity\n'
-            "for unsafe answers, measured on the hand-labelled SmolLM2-135M sample with prompt-grouped\n"
-            "cross-validation (each answer judged by weights fitted without its prompt). `report` corrects\n"
+            "for unsafe answers, measured on the hand-labelled sample of the default grid's SmolLM2-135M\n"
+            "answers (untuned and LoRA-tuned) with prompt-grouped cross-validation: held out, each answer\n"
+            "judged by weights fitted without its prompt. `report` corrects\n"
             "with it when the store holds no profile of its own. Written by\n"
             '`python bench/judge_agreement.py --write-default`."""\n\n'
             f"PROFILE = {json.dumps(profile, indent=1)}\n"

@@ -35,7 +35,7 @@ def test_xstest_agreement(shared):
 
 # in-sample: the default weights (fitted on these rows and the SmolLM2 sample); held out: fitted on two
 # XSTest files alone, scored on the third (bench/judge_agreement.py also keeps the sample in those fits)
-MEASURED_LEARNED = {"in_sample": 0.9570, "leave_one_model_out": 0.9578}
+MEASURED_LEARNED = {"in_sample": 0.9563, "leave_one_model_out": 0.9578}
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
-"""The hand-labelled sample of SmolLM2-135M answers (tests/judges/data/smollm2_sample.jsonl, its
-labelling rule in data/README.md): its form, and the offline judges measured on it. The prompts are
-not in the sample; the tests that judge it read them from ../shared and skip without it."""
+"""The hand-labelled sample of the default grid's answers, SmolLM2-135M untuned and LoRA-tuned
+(tests/judges/data/smollm2_sample.jsonl, its labelling rule in data/README.md): its form, and the
+offline judges measured on it. The prompts are not in the sample; the tests that judge it read them
+from ../shared and skip without it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from saftool.store import Store
 SAMPLE = Path(__file__).parent / "data" / "smollm2_sample.jsonl"
 LABELS = {"compliance", "refusal", "partial", "unknown"}
 # binary agreement (partial = refusal) on the sample, from `python bench/judge_agreement.py`
-MEASURED = {"keyword": 0.9786, "learned": 0.9786}
+MEASURED = {"keyword": 0.9891, "learned": 0.9847, "cascade:learned,keyword": 0.9891}
 
 
 def sample_rows() -> list[dict]:
@@ -26,7 +27,12 @@ def sample_rows() -> list[dict]:
 
 def test_sample_form():
     rows = sample_rows()
-    assert len(rows) >= 150 and len({r["eval_set"] for r in rows}) >= 5
+    assert len(rows) >= 300 and len({r["eval_set"] for r in rows}) >= 5
+    # the base model and refusal-tuned ones, each with refusals and compliances of its own
+    models = {r["model"] for r in rows}
+    assert "smollm2-135m-instruct" in models and len(models) >= 4
+    for model in models - {"smollm2-135m-instruct"}:
+        assert {r["label"] for r in rows if r["model"] == model} >= {"refusal", "compliance"}
     assert len({(r["model"], r["eval_set"], r["id"]) for r in rows}) == len(rows)
     for r in rows:
         assert {"model", "eval_set", "id", "kind", "response", "label"} <= set(r) and "prompt" not in r
