@@ -261,6 +261,16 @@ def main() -> None:
         + ", ".join(f"{k} {x:.4f} / {s:.4f}" for k, (x, s) in candidates.items())
         + f" -> {winner} (keyword's rules are not fitted: its numbers are the same in and out of sample)"
     )
+    # the classifier only re-reads the rules' compliances: how many it turned into refusals, held out
+    for where, pred, mask in (
+        ("XSTest, leave-one-model-out", lomo, is_xstest),
+        ("sample, prompt-grouped", grouped, is_sample),
+    ):
+        turned = mask & (keyword == 0) & (pred == 1)
+        print(
+            f"{where}: the classifier turned {int(turned.sum())} of the rules' compliances into "
+            f"refusals, {int(human[turned].sum())} of them rightly"
+        )
 
     gpt4 = np.array(
         [
