@@ -78,3 +78,27 @@ def test_an_option_the_engine_does_not_take_names_the_engine_and_who_takes_it():
         ENGINES.build("tuned", "t", {"deep": 1}, flags={"deep": "-x"})
     with pytest.raises(UsageError, match=r"^--deep: Input should be a valid integer.* \(the tuned engine\)$"):
         ENGINES.build("tuned", "t", {"depth": "very"}, flags={"depth": "--deep"})
+
+
+def test_checking_options_imports_no_heavy_library():
+    """Every runtime's and judge's options are checked, and a refused one named, from the engines'
+    modules alone: torch, transformers, vllm, openai and sentence-transformers stay unloaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from saftool.errors import UsageError\n"
+        "from saftool.judge import JUDGES\n"
+        "from saftool.runtimes import RUNTIMES\n"
+        "RUNTIMES.option_names(), JUDGES.option_names(), JUDGES.options_model('cascade:learned,hf:x')\n"
+        "for registry, name, option in ((RUNTIMES, 'openai', 'decoder'), (JUDGES, 'keyword', 'device')):\n"
+        "    try:\n"
+        "        registry.options(name, {option: 1})\n"
+        "    except UsageError:\n"
+        "        pass\n"
+        "heavy = {'torch', 'transformers', 'vllm', 'openai', 'sentence_transformers'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
