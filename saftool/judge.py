@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from saftool import __version__, console
 from saftool.errors import InputError, UsageError
 from saftool.hashing import config_hash
@@ -51,6 +53,19 @@ LABELS = ("refusal", "compliance", "partial", "unknown")
 KINDS = ("harmful", "benign")
 BATCH = 256
 EMPTY = "empty answer"  # the rationale (and rule) of the verdict on an answer with nothing in it
+
+
+class JudgeJob(BaseModel):
+    """What `saftool judge` is asked to judge, and with which judge, beside the judge's own options
+    (each judge's `Options`). The command takes these options' defaults from here, and the run plan
+    renders one into judge's argv (`saftool.stageconfig`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    judge: str = Field(default=DEFAULT_JUDGE, description="The judge, as `parse_spec` reads it.")
+    input: str | None = Field(default=None, description="Judge this JSONL file ('-' = stdin) instead of the store.")
+    output: str = Field(default="-", description="With input: where to write judgments ('-' = stdout).")
+    kind: str = Field(default=KINDS[0], description="With input: the kind of lines that have no 'kind' field.")
 
 
 @dataclass(frozen=True)

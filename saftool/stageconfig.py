@@ -115,7 +115,7 @@ def to_argv(config: BaseModel, *names: str) -> list[str]:
 
 
 def section(
-    model: type[BaseModel], *names: str | tuple[type[BaseModel], str], base: type[BaseModel], **descriptions: str
+    model: type[BaseModel], /, *names: str | tuple[type[BaseModel], str], base: type[BaseModel], **descriptions: str
 ) -> type[BaseModel]:
     """A model (subclassing `base`) holding the fields `names` of `model` (a `(other model, name)`
     pair takes another model's), in that order, with their types, defaults and bounds, and a

@@ -16,17 +16,21 @@ from pathlib import Path
 import pytest
 import typer.main
 
+import saftool.judge
 import saftool.runtimes
 import saftool.train
 from saftool import gen, mix, report
 from saftool.cli import app
 from saftool.gen import GenConfig
 from saftool.infer import InferJob
+from saftool.judge import JudgeJob
+from saftool.judges.llm import LLMJudge
 from saftool.mix import MixConfig
 from saftool.presets import TrainJob
 from saftool.report import ReportConfig
 from saftool.run.plan import GEN_FIELDS, RunConfig, plan, resolve_evals, smoke
-from saftool.stageconfig import default, to_argv
+from saftool.runtimes import BatchOptions
+from saftool.stageconfig import default, flag, to_argv
 from saftool.store import Store
 
 # stage -> (its config, the library function the command calls, and the config that call was given)
@@ -39,6 +43,7 @@ STAGES = {
                                       base_model=args[1].base_model),
     ),
     "infer": (InferJob, (saftool.runtimes, "load_runtime"), None),  # the job the command built: see `parse`
+    "judge": (JudgeJob, (saftool.judge, "load_judge"), None),
     "report": (ReportConfig, (report, "report"), lambda args, kwargs: ReportConfig(out=str(args[1]), judge=kwargs["judge"])),
 }  # fmt: skip
 # config fields without a default whose option has one: the command makes a mix's name
@@ -54,21 +59,23 @@ def parse(runner, monkeypatch, tmp_path, argv: list[str]):
     kind = argv[0]
     model, (module, function), given = STAGES[kind]
     seen = []
-    if kind == "infer":
-        # infer builds the backend's runtime first, from the job's backend and model, then answers
-        # with the job's settings: the job the command built is the one recorded here
+    if kind in ("infer", "judge"):
+        # infer and judge build their engine first (a runtime from the job's backend and model, the
+        # judge the job names), then answer or judge as the job says: the job the command built is
+        # recorded here, and the engine must be the one it names
         jobs = []
-        built = InferJob.__init__
+        built = model.__init__
 
         def record(self, **fields):
             built(self, **fields)
             jobs.append(self)
 
         def given(args, kwargs):
-            assert args == (jobs[-1].backend, jobs[-1].model)
-            return jobs[-1]
+            job = jobs[-1]
+            assert args == ((job.backend, job.model) if kind == "infer" else (job.judge,))
+            return job
 
-        monkeypatch.setattr(InferJob, "__init__", record)
+        monkeypatch.setattr(model, "__init__", record)
 
     def capture(*args, **kwargs):
         seen.append(given(args, kwargs))
@@ -98,6 +105,8 @@ ROUND_TRIPS = [
     InferJob(model="m", input="q.jsonl", output="a.jsonl", name="qs", template="chat", system="Be brief.",
              max_new_tokens=50),  # fmt: skip
     InferJob(model="gpt-x", eval_sets="advbench", backend="openai", sample=True, temperature=0.5, top_p=0.9, seed=4),
+    JudgeJob(),
+    JudgeJob(judge="cascade:learned,llm", input="answers.jsonl", output="j.jsonl", kind="benign"),
     ReportConfig(),
     ReportConfig(out="figs-x", judge="cascade:learned,llm-seed:gpt-4o"),
 ]
@@ -122,9 +131,9 @@ def test_each_option_takes_its_default_from_the_config(kind):
     field is), and the command's source takes it from the field instead of restating it."""
     model = STAGES[kind][0]
     command = typer.main.get_command(app).commands[kind]
-    options = {p.name: p for p in command.params}
+    params = {}  # field -> the command's parameter that sets it, found by the field's flag
     for name, field in model.model_fields.items():
-        param = options[name]
+        param = params[name] = next(p for p in command.params if flag(model, name) in p.opts)
         if (kind, name) in OWN_DEFAULT:
             continue
         if field.is_required():
@@ -135,20 +144,31 @@ def test_each_option_takes_its_default_from_the_config(kind):
     function = ast.parse(inspect.getsource(getattr(importlib.import_module(f"saftool.cli.{kind}"), kind))).body[0]
     args = function.args.args
     defaults = dict(zip([a.arg for a in args][len(args) - len(function.args.defaults):], function.args.defaults))
-    for name, node in defaults.items():
-        if name in model.model_fields and model.model_fields[name].is_required() is False:
+    for name, param in params.items():
+        node = defaults.get(param.name)
+        if node is not None and (kind, name) not in OWN_DEFAULT:  # None: config_options made the option
             assert isinstance(node.func, ast.Name) and node.func.id == "option", (
-                f"{kind} --{name}: its default is restated instead of taken from {model.__name__}"
+                f"{kind} {flag(model, name)}: its default is restated instead of taken from {model.__name__}"
             )
 
 
-def test_the_run_configs_gen_table_is_gen_s_own_fields():
-    section = RunConfig().gen
-    for name in GEN_FIELDS:
-        field = type(section).model_fields[name]
-        assert field.annotation == GenConfig.model_fields[name].annotation
-        assert field.default == GenConfig.model_fields[name].default
-        assert field.metadata == GenConfig.model_fields[name].metadata
+SECTION_SOURCES = {
+    "gen": {name: GenConfig for name in GEN_FIELDS},
+    "train": {"preset": TrainJob, "base_model": TrainJob},
+    "infer": {"backend": InferJob, "batch_size": BatchOptions, "max_new_tokens": InferJob, "template": InferJob,
+              "system": InferJob},
+    "judge": {"model": LLMJudge.Options, "prompt_set": LLMJudge.Options},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("table", SECTION_SOURCES)
+def test_the_run_configs_stage_tables_are_the_stages_own_fields(table):
+    """A run config's [gen], [train], [infer] and [judge] keys are the stage's (or its engine's) own
+    fields: same type, default and bounds, so a default changed there changes the grid's too."""
+    section = type(getattr(RunConfig(), table))
+    for name, source in SECTION_SOURCES[table].items():
+        field, own = section.model_fields[name], source.model_fields[name]
+        assert (field.annotation, field.default, field.metadata) == (own.annotation, own.default, own.metadata)
 
 
 def _grids():
@@ -195,5 +215,7 @@ def test_the_plans_argv_parse_into_the_grids_settings(config, runner, monkeypatc
             assert (parsed.backend, parsed.max_new_tokens, parsed.template, parsed.system) == (
                 config.infer.backend, config.infer.max_new_tokens, config.infer.template, config.infer.system
             )
+        if stage.kind == "judge":
+            assert parsed.judge == config.judge.name
         if stage.kind == "report":
             assert (Path(parsed.out), parsed.judge) == (Path(config.output), config.judge.store_name)

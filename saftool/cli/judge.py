@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from saftool import console
-from saftool.judge import DEFAULT_JUDGE
+from saftool.judge import DEFAULT_JUDGE, JudgeJob
 from saftool.judges.cascade import THRESHOLD as CASCADE_THRESHOLD
+from saftool.stageconfig import option
 
 JUDGE_HELP = (
     "keyword, learned (or learned:WEIGHTS from `judge fit`), llm (or llm:MODEL), hf:MODEL (a Llama Guard 1-3, "
@@ -49,22 +50,16 @@ def _load(ctx: typer.Context, judge: str, judge_options: list[str] | None):
 @app.callback(invoke_without_command=True)
 def judge(
     ctx: typer.Context,
-    judge_name: str = typer.Option(DEFAULT_JUDGE, "--judge", "-j", help=JUDGE_HELP),
+    judge_name: str = option(JudgeJob, "judge", "-j", help=JUDGE_HELP),
     model: str = typer.Option(
         None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."
     ),
     prompt_set: str = typer.Option(
         "seed", "--prompt-set", help="llm judge rubric: seed (the study's yes/no questions) or xstest."
     ),
-    input_file: str = typer.Option(
-        None, "--input", "-i", help="Judge this JSONL file ('-' = stdin) instead of the store."
-    ),
-    output: str = typer.Option(
-        "-", "--output", "-o", help="With --input: where to write judgments ('-' = stdout)."
-    ),
-    kind: str = typer.Option(
-        "harmful", "--kind", help="With --input: kind of lines that have no 'kind' field (harmful|benign)."
-    ),
+    input_file: str = option(JudgeJob, "input", "-i"),
+    output: str = option(JudgeJob, "output", "-o", help="With --input: where to write judgments ('-' = stdout)."),
+    kind: str = option(JudgeJob, "kind", help="With --input: kind of lines that have no 'kind' field (harmful|benign)."),
     models: list[str] = typer.Option(None, "--for-model", help="Store mode: only these models (repeatable)."),
     eval_sets: list[str] = typer.Option(
         None, "--eval-set", help="Store mode: only these eval sets (repeatable)."
@@ -91,13 +86,14 @@ def judge(
     from saftool import judge as lib
     from saftool.errors import UsageError
 
-    if kind not in lib.KINDS:
+    job = JudgeJob(judge=judge_name, input=input_file, output=output, kind=kind)
+    if job.kind not in lib.KINDS:
         raise UsageError(f"--kind must be one of {', '.join(lib.KINDS)}")
     # --model, --prompt-set, --concurrency, --max-retries, --cascade-threshold reach the judge from ctx
-    judge_obj, store = _load(ctx, judge_name, judge_options)
+    judge_obj, store = _load(ctx, job.judge, judge_options)
     try:
-        if input_file is not None:
-            count = lib.judge_file(input_file, output, judge_obj, default_kind=kind)
+        if job.input is not None:
+            count = lib.judge_file(job.input, job.output, judge_obj, default_kind=job.kind)
             console.info(f"judged {count} answers with {judge_obj.name}")
         else:
             done = lib.judge_store(store, judge_obj, models=models or None, eval_sets=eval_sets or None)

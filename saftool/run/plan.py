@@ -30,7 +30,8 @@ from saftool.errors import UsageError
 from saftool.gen import GenConfig
 from saftool.hashing import config_hash
 from saftool.infer import InferJob
-from saftool.judge import DEFAULT_JUDGE
+from saftool.judge import DEFAULT_JUDGE, JudgeJob
+from saftool.judges.llm import LLMJudge
 from saftool.mix import MixConfig
 from saftool.presets import TrainJob
 from saftool.records import Style
@@ -185,11 +186,20 @@ class InferSection(
     extra_args: list[str] = Field(default_factory=list, description="More `saftool infer` flags, verbatim.")
 
 
-class JudgeConfig(_Section):
+class _JudgeName(_Section):
     name: str = Field(default=DEFAULT_JUDGE, description="learned (the default), keyword, learned:WEIGHTS, llm, "
                       "hf:<model id or path>, or cascade:FIRST,SECOND.")
-    model: str | None = Field(default=None, description="Chat model for the llm judge.")
-    prompt_set: str = Field(default="seed", description="llm judge rubric: seed (the study's) or xstest.")
+
+
+class JudgeSection(
+    section(
+        LLMJudge.Options, "model", "prompt_set", base=_JudgeName,
+        model="Chat model for the llm judge.", prompt_set="llm judge rubric: seed (the study's) or xstest.",
+    )  # fmt: skip
+):
+    """`[judge]`: the judge, and the llm judge's own options (its model and rubric), which an llm judge
+    alone or in a cascade takes."""
+
     extra_args: list[str] = Field(default_factory=list, description="More `saftool judge` flags, verbatim.")
 
     def _kinds(self) -> set[str]:
@@ -204,12 +214,13 @@ class JudgeConfig(_Section):
         return "hf" in self._kinds()
 
     def argv(self) -> list[str]:
-        argv = ["--judge", self.name]
-        if "llm" in self._kinds():
-            if self.model:
-                argv += ["--model", self.model]
-            argv += ["--prompt-set", self.prompt_set]
-        return argv + self.extra_args
+        """judge's argv: the judge, then those of its options the judge takes, checked by it."""
+        from saftool.judge import JUDGES
+
+        taken = JUDGES.options_model(self.name).model_fields
+        given = {"model": self.model or None, "prompt_set": self.prompt_set}
+        options = JUDGES.options(self.name, {k: v for k, v in given.items() if k in taken})
+        return [*to_argv(JudgeJob(judge=self.name)), *to_argv(options), *self.extra_args]
 
     @property
     def store_name(self) -> str:
@@ -294,7 +305,7 @@ class RunConfig(_Section):
         default_factory=lambda: [HELDOUT_HARMFUL, HELDOUT_BENIGN, HELDOUT_LOOKS_UNSAFE, STORE_EVALS]
     )
     infer: InferSection = Field(default_factory=InferSection)
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    judge: JudgeSection = Field(default_factory=JudgeSection)
     output: str = Field(default=default(ReportConfig, "out"), description="Report folder.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
