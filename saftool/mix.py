@@ -22,8 +22,9 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from saftool import __version__
 from saftool.errors import InputError, UsageError
@@ -37,24 +38,38 @@ COUNTED_FIELDS = ("source", "kind", "category", "style", "form")
 
 
 class MixConfig(BaseModel):
-    """Everything that decides a mix. `saftool mix` takes its options' defaults from these fields, and
-    the run plan renders one into mix's argv (`saftool.stageconfig`), in the order declared here."""
+    """Everything that decides a mix. `saftool mix`'s options are these fields
+    (`saftool.stageconfig.config_options`), and the run plan renders one into mix's argv, in the order
+    declared here."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base: str | None = Field(
         default=None,
-        description="Alpaca JSON/JSONL file or infer's response records, or several joined by commas; "
-        "None = built-in benign tasks.",
+        description="Alpaca JSON or JSONL file, or infer's response records; several joined by commas "
+        "[default: built-in benign tasks].",
     )
-    base_n: int = Field(default=3000, ge=0, description="Size of the built-in base set.")
-    harm: str | None = Field(default=None, description="Gen file or '-'; None = newest in the store.")
-    n_harm: int = Field(default=700, ge=0, description="Harmful examples to add.")
+    base_n: int = Field(default=3000, ge=0, description="Size of the built-in base set (without --base).")
+    harm: str | None = Field(
+        default=None,
+        description="Gen file, a plain Alpaca file of refusals (instruction/input/output; source = its file name), "
+        "or - for stdin [default: newest harmful train file in the store].",
+    )
+    n_harm: int = Field(default=700, ge=0, description="Harmful examples to add (0: base only, the plain Alpaca model).")
     style: str | None = Field(
-        default=None, description="Restyle harmful outputs; None keeps each item's style."
+        default=None, description="Restyle refusals: noreason, short or long [default: as generated]."
     )
-    seed: int = 0
-    name: str = Field(description="Mix name: store/mixes/NAME.jsonl.")
+    seed: int = Field(default=0, description="Shuffle seed (and seed of the built-in base set).")
+    # never None once built: an unnamed mix is named by `default_name`
+    name: str = Field(default=None, description="Mix name [default: alpaca, harmN or harmN-STYLE].")  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") is None:
+            n_harm = data.get("n_harm", cls.model_fields["n_harm"].default)
+            data = {**data, "name": default_name(n_harm, data.get("style"))}
+        return data
 
 
 def default_name(n_harm: int, style: str | None) -> str:

@@ -164,3 +164,11 @@ def test_safety_tuned_llamas_file_mixes(store, shared):
     path = shared / "data" / "safety-tuned-llamas" / "training" / "safety_only_data_Instructions.json"
     items, manifest = build_mix(MixConfig(name="stl", n_harm=2483, base_n=10, harm=str(path)), store)
     assert manifest.n_harmful == 2483 and manifest.counts["source"]["safety_only_data_Instructions"] == 2483
+
+
+def test_an_unnamed_mix_takes_the_studys_name():
+    assert MixConfig().name == "harm700"
+    assert MixConfig(n_harm=0).name == "alpaca"
+    assert MixConfig(n_harm=350, style="short").name == "harm350-short"
+    assert MixConfig(n_harm=350, style="noreason", name=None).name == "harm350"
+    assert MixConfig(n_harm=5, name="mine").name == "mine"

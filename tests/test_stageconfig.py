@@ -46,8 +46,6 @@ STAGES = {
     "judge": (JudgeJob, (saftool.judge, "load_judge"), None),
     "report": (ReportConfig, (report, "report"), lambda args, kwargs: ReportConfig(out=str(args[1]), judge=kwargs["judge"])),
 }  # fmt: skip
-# config fields without a default whose option has one: the command makes a mix's name
-OWN_DEFAULT = {("mix", "name")}
 
 
 class Captured(Exception):
@@ -134,8 +132,6 @@ def test_each_option_takes_its_default_from_the_config(kind):
     params = {}  # field -> the command's parameter that sets it, found by the field's flag
     for name, field in model.model_fields.items():
         param = params[name] = next(p for p in command.params if flag(model, name) in p.opts)
-        if (kind, name) in OWN_DEFAULT:
-            continue
         if field.is_required():
             assert param.required, (kind, name)
         else:
@@ -146,7 +142,7 @@ def test_each_option_takes_its_default_from_the_config(kind):
     defaults = dict(zip([a.arg for a in args][len(args) - len(function.args.defaults):], function.args.defaults))
     for name, param in params.items():
         node = defaults.get(param.name)
-        if node is not None and (kind, name) not in OWN_DEFAULT:  # None: config_options made the option
+        if node is not None:  # None: config_options made the option
             assert isinstance(node.func, ast.Name) and node.func.id == "option", (
                 f"{kind} {flag(model, name)}: its default is restated instead of taken from {model.__name__}"
             )

@@ -7,29 +7,13 @@ from pathlib import Path
 import typer
 
 from saftool.mix import MixConfig
-from saftool.stageconfig import option
+from saftool.stageconfig import config_options
 
 
+@config_options(MixConfig)
 def mix(
     ctx: typer.Context,
-    n_harm: int = option(MixConfig, "n_harm", help="Harmful examples to add (0: base only, the plain Alpaca model)."),
-    # the config has no default name: the command makes one from --n-harm and --style
-    name: str = typer.Option(None, "--name", help="Mix name [default: alpaca, harmN or harmN-STYLE]."),
-    style: str = option(MixConfig, "style", help="Restyle refusals: noreason, short or long [default: as generated]."),
-    seed: int = option(MixConfig, "seed", help="Shuffle seed (and seed of the built-in base set)."),
-    base: str = option(
-        MixConfig,
-        "base",
-        help="Alpaca JSON or JSONL file, or infer's response records; several joined by commas "
-        "[default: built-in benign tasks].",
-    ),
-    base_n: int = option(MixConfig, "base_n", help="Size of the built-in base set (without --base)."),
-    harm: str = option(
-        MixConfig,
-        "harm",
-        help="Gen file, a plain Alpaca file of refusals (instruction/input/output; source = its file name), "
-        "or - for stdin [default: newest harmful train file in the store].",
-    ),
+    config: MixConfig,
     output: str = typer.Option(
         None, "-o", "--output", help="FILE, or - for stdout [default: store/mixes/NAME.jsonl]."
     ),
@@ -54,18 +38,9 @@ def mix(
     """
     from saftool import console
     from saftool.cli import get_store
-    from saftool.mix import build_mix, default_name, manifest_path_for, write_mix
+    from saftool.mix import build_mix, manifest_path_for, write_mix
 
     store = get_store(ctx)
-    config = MixConfig(
-        name=name or default_name(n_harm, style),
-        n_harm=n_harm,
-        style=style,
-        seed=seed,
-        base=base,
-        base_n=base_n,
-        harm=harm,
-    )
     items, manifest = build_mix(config, store)
     dst = output or str(store.mix_path(config.name))
     done = write_mix(items, manifest, dst)
