@@ -149,6 +149,8 @@ class Judge(Protocol):
     reports_confidence: bool = False
     # it is fitted on human labels, so `held_out` can refit it without some of them
     learns_from_labels: bool = False
+    # it loads a model's weights (a classifier): a run gives its stage a process and a GPU
+    loads_model: ClassVar[bool] = False
 
     def judge(self, items: Sequence[JudgeInput]) -> Iterator[tuple[int, Verdict]]: ...
 

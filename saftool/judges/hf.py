@@ -82,6 +82,7 @@ class HFJudge(Judge):
     """Runs a classifier model locally (CPU or CUDA), `batch_size` conversations at a time."""
 
     version = VERSION
+    loads_model = True
 
     class Options(EngineOptions):
         batch_size: int = Field(

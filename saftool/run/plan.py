@@ -202,16 +202,13 @@ class JudgeSection(
 
     extra_args: list[str] = Field(default_factory=list, description="More `saftool judge` flags, verbatim.")
 
-    def _kinds(self) -> set[str]:
-        """The kinds of the judges this one is made of: a cascade's two, or its own."""
-        from saftool.judge import parse_spec
-
-        return {part.kind for part in parse_spec(self.name).parts}
-
     @property
     def loads_model(self) -> bool:
-        """An hf: classifier, alone or in a cascade, loads a model: its stage gets a process and a GPU."""
-        return "hf" in self._kinds()
+        """A judge that loads weights (a classifier), alone or in a cascade, gets a process and a GPU:
+        each judge it is made of says so itself."""
+        from saftool.judge import JUDGES, parse_spec
+
+        return any(JUDGES.load_class(part.kind).loads_model for part in parse_spec(self.name).parts)
 
     def argv(self) -> list[str]:
         """judge's argv: the judge, then those of its options the judge takes, checked by it."""
@@ -364,7 +361,7 @@ class RunConfig(_Section):
         if kind == "train":
             return not self.tool_built_models
         if kind == "infer":
-            return not self.tool_built_models and self.infer.backend != "openai"
+            return not self.tool_built_models and RUNTIMES.load_class(self.infer.backend).loads_model_dir
         return kind == "judge" and self.judge.loads_model
 
     def stage_resources(self, kind: str) -> StageResources:

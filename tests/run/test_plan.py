@@ -263,6 +263,30 @@ def test_resources_default_to_a_gpu_only_where_a_real_model_loads():
     assert api.stage_resources("infer").gpus == 0
 
 
+class RemoteRuntime:
+    """An inference engine the plan knows only through its registry entry: it loads no model folder."""
+
+    loads_model_dir = False
+
+
+class ClassifierJudge:
+    """A judge the plan knows only through its registry entry: it loads a classifier's weights."""
+
+    loads_model = True
+
+
+def test_the_plan_asks_each_engine_whether_it_loads_a_model(monkeypatch):
+    from saftool.judge import JUDGES
+    from saftool.runtimes import RUNTIMES
+
+    monkeypatch.setitem(RUNTIMES.entries, "remote", f"{__name__}:RemoteRuntime")
+    monkeypatch.setitem(JUDGES.entries, "classifier", f"{__name__}:ClassifierJudge")
+    real = {"preset": "llama2-7b-lora"}
+    assert run.RunConfig(train=real, infer={"backend": "remote"}).stage_resources("infer").gpus == 0
+    assert run.RunConfig(train=real).stage_resources("infer").gpus == 1
+    assert run.RunConfig(judge={"name": "cascade:learned,classifier"}).stage_resources("judge").gpus == 1
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
