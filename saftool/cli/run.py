@@ -38,7 +38,7 @@ def run_stage(argv: list[str]) -> int:
 def run(
     ctx: typer.Context,
     config: Path = typer.Argument(
-        None, help="A TOML run config. Without one: the built-in offline CPU study (tiny models, 7 mixes).",
+        None, help="A TOML run config. Without one: the built-in offline study (LoRA fine-tunes of SmolLM2-135M-Instruct, 7 mixes).",
         show_default=False,
     ),
     preset: str = typer.Option(
