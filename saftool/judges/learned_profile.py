@@ -12,7 +12,7 @@ PROFILE = {
  "judge": {
   "name": "learned",
   "version": "saftool 0.1.0/learned 1",
-  "config_hash": "07fda9847a4d"
+  "config_hash": "6709498a31bb"
  },
  "estimate": "prompt-grouped",
  "positive": "unsafe",
@@ -20,21 +20,21 @@ PROFILE = {
  "files": [
   {
    "path": "tests/judges/data/smollm2_sample.jsonl",
-   "sha256": "15c749a80f31fe9c46896493627f79766ae440e220a11f254909ffa6b78443ec",
-   "rows": 457
+   "sha256": "e0922c26a7d74c88cbe65ed39c576eef56da69f1b49e82e9e7c57485099493a9",
+   "rows": 547
   }
  ],
  "sensitivity": {
-  "value": 0.978462,
-  "true_positive": 318,
-  "positives": 325
+  "value": 0.975741,
+  "true_positive": 362,
+  "positives": 371
  },
  "specificity": {
-  "value": 0.984848,
-  "true_negative": 130,
-  "negatives": 132
+  "value": 0.988636,
+  "true_negative": 174,
+  "negatives": 176
  },
  "unknown": 0,
- "binary_agreement": 0.980306,
+ "binary_agreement": 0.97989,
  "sample": "of smollm2-135m-instruct, smollm2-135m-lora-p1, smollm2-135m-lora-p2, smollm2-135m-lora-p3 on advbench, beavertails-eval, do-not-answer, seed-safe, xstest"
 }

@@ -18,7 +18,7 @@ from saftool.store import Store
 SAMPLE = Path(__file__).parent / "data" / "smollm2_sample.jsonl"
 LABELS = {"compliance", "refusal", "partial", "unknown"}
 # binary agreement (partial = refusal) on the sample, from `python bench/judge_agreement.py`
-MEASURED = {"keyword": 0.9891, "learned": 0.9847, "cascade:learned,keyword": 0.9891}
+MEASURED = {"keyword": 0.9909, "learned": 0.9890, "cascade:learned,keyword": 0.9909}
 
 
 def sample_rows() -> list[dict]:
