@@ -60,6 +60,10 @@ STUDY_HARM = (350, 700)
 # LoRA steps nothing (issue 18's probes: 7.6% did not), so the counts keep the study's 1:2 ratio on
 # a base set of 1,000, where the models learn to refuse
 SELF_DISTILLED_HARM = (100, 200)
+# Contrastive look-alikes in the self-distilled base set: answered, they teach that a violent word
+# in a harmless request is no reason to refuse. Off by default until a probe shows they help (README,
+# "Results of the default SmolLM2 grid")
+DEFAULT_N_LOOKS_UNSAFE = 0
 
 
 class BaseDataConfig(_Section):
@@ -76,6 +80,11 @@ class BaseDataConfig(_Section):
     max_new_tokens: int = Field(
         default=96, ge=1, description="instructions: the base model's answer length (a cut answer is trimmed to its last sentence)."
     )
+    n_looks_unsafe: int = Field(
+        default=DEFAULT_N_LOOKS_UNSAFE, ge=0,
+        description="instructions: safe prompts that look unsafe (gen --kind looks-unsafe, the train family) the base "
+        "model also answers into the base set, so refusals are learnt against harmless look-alikes; 0 leaves them out.",
+    )  # fmt: skip
 
 
 # gen's own fields, from gen.GenConfig: the harmful training prompts are generated with them
@@ -389,6 +398,12 @@ class RunConfig(_Section):
 
             if self.base_n > available("train"):
                 raise ValueError(f"base.n = {self.base_n}: only {available('train')} built-in instructions exist")
+            from saftool.looks_unsafe import check_request
+
+            try:
+                check_request(self.base.n_looks_unsafe, "train")
+            except UsageError as exc:
+                raise ValueError(f"base.n_looks_unsafe = {self.base.n_looks_unsafe}: {exc}") from None
         too_many = [m.resolved_name for m in self.mixes if m.n_harm > self.gen.n]
         if too_many:
             raise ValueError(
@@ -518,12 +533,25 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         base_file = store.prompts / f"base-answers-{config.name}.jsonl"
         stages.append(gen("gen:instructions", questions, kind="instructions", split="train", n=config.base_n,
                           diverse=False))  # fmt: skip
-        distil = InferJob(model=str(config.train.resolved_base_model), input=str(questions), output=str(base_file),
-                          **config.train.prompt_format, max_new_tokens=config.base.max_new_tokens)  # fmt: skip
-        distil_argv = ["infer", *to_argv(distil, "model", "input", "output", "template", "system", "max_new_tokens")]
-        stages.append(Stage("infer:base-answers", distil_argv, [base_file], deps=["gen:instructions", *pulled], weight=10))
+
+        def distil(prompts: Path, answers: Path) -> list[str]:
+            job = InferJob(model=str(config.train.resolved_base_model), input=str(prompts), output=str(answers),
+                           **config.train.prompt_format, max_new_tokens=config.base.max_new_tokens)  # fmt: skip
+            return ["infer", *to_argv(job, "model", "input", "output", "template", "system", "max_new_tokens")]
+
+        stages.append(Stage("infer:base-answers", distil(questions, base_file), [base_file],
+                            deps=["gen:instructions", *pulled], weight=10))  # fmt: skip
         base_deps = ["infer:base-answers"]
         base = str(base_file)
+        if config.base.n_looks_unsafe:
+            looks = store.prompts / f"looks-unsafe-train-{config.name}.jsonl"
+            looks_answers = store.prompts / f"looks-unsafe-answers-{config.name}.jsonl"
+            stages.append(gen("gen:looks-unsafe-train", looks, kind="looks-unsafe", split="train",
+                              n=config.base.n_looks_unsafe, diverse=False))  # fmt: skip
+            stages.append(Stage("infer:looks-unsafe-answers", distil(looks, looks_answers), [looks_answers],
+                                deps=["gen:looks-unsafe-train", *pulled], weight=2))  # fmt: skip
+            base_deps.append("infer:looks-unsafe-answers")
+            base += f",{looks_answers}"  # mix joins the two files
     else:
         base = config.base.source
 

@@ -112,6 +112,30 @@ def test_the_tool_built_grid_keeps_the_builtin_tasks(isolated_store, tmp_path):
         run.load_config(_toml(tmp_path, '[base]\nsource = "instructions"\n[train]\npreset = "tiny"\n'))
     with pytest.raises(UsageError, match=r"base.n = 5000: only \d+ built-in instructions exist"):
         run.load_config(_toml(tmp_path, "[base]\nn = 5000\n"))
+    with pytest.raises(UsageError, match="base.n_looks_unsafe = 961: the looks-unsafe train templates give at most 960"):
+        run.load_config(_toml(tmp_path, "[base]\nn_looks_unsafe = 961\n"))
+
+
+def test_the_look_alikes_join_the_base_set_answered_by_the_base_model(isolated_store, tmp_path):
+    """Contrastive data: safe prompts that look unsafe (the looks-unsafe train family), answered by
+    the base model like the instructions, and both answer files in every mix's base."""
+    store = Store()
+    with_looks = run.load_config(_toml(tmp_path, "[base]\nn_looks_unsafe = 200\n"))
+    stages = {s.id: s for s in run.plan(with_looks, store)}
+    looks = str(store.prompts / "looks-unsafe-train-study.jsonl")
+    looks_answers = str(store.prompts / "looks-unsafe-answers-study.jsonl")
+    assert stages["gen:looks-unsafe-train"].argv[:7] == ["gen", "--kind", "looks-unsafe", "--split", "train", "--n", "200"]
+    distil = stages["infer:looks-unsafe-answers"]
+    assert distil.argv == ["infer", "--model", "smollm2-135m", "-i", looks, "-o", looks_answers,
+                           "--template", "chat", "--max-new-tokens", "96"]  # fmt: skip
+    assert distil.deps == ["gen:looks-unsafe-train", "model:smollm2-135m"] and distil.own_process
+    answers = str(store.prompts / "base-answers-study.jsonl")
+    for name in ("alpaca", "harm200-long"):
+        mix = stages[f"mix:{name}"]
+        assert mix.argv[1:3] == ["--base", f"{answers},{looks_answers}"]
+        assert {"infer:base-answers", "infer:looks-unsafe-answers"} <= set(mix.deps)
+    default = {s.id for s in run.plan(run.load_config(None), store)}
+    assert "gen:looks-unsafe-train" not in default and "infer:looks-unsafe-answers" not in default
 
 
 def test_stage_keys_chain_through_dependencies(isolated_store):
