@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 from saftool.errors import SaftoolError, UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def yielding_cpu_threads() -> None:
+    """Make torch's OpenMP threads sleep, not spin, while they wait; call it before torch loads
+    (OpenMP reads the setting once, when the library starts). A user's own OMP_WAIT_POLICY wins.
+
+    By default an idle OpenMP thread spins for a while at every barrier, waiting for the others. When
+    another process holds a core, the thread it displaced cannot reach the barrier and its partner
+    spins away the time slice instead: a LoRA step on SmolLM2-135M with 2 threads on the 2-core box,
+    beside other work (load average 9), ran at 8 tokens/s spinning and 90 sleeping (1 thread: 82;
+    bench/train_lora.py). Sleeping costs a wake-up per parallel region, small beside the matrices
+    of a real model.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def resolve_device(device: str) -> bool:

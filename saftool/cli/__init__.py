@@ -103,4 +103,7 @@ _register_commands()
 
 
 def main() -> None:
+    from saftool.devices import yielding_cpu_threads
+
+    yielding_cpu_threads()  # before any command loads torch
     app()

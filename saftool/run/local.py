@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from saftool import console
+from saftool.devices import yielding_cpu_threads
 from saftool.errors import UsageError
 from saftool.run.executor import Executor, ExecutorOptions, Outcome, log_path, saftool_argv
 from saftool.run.plan import RunConfig, Stage
@@ -71,6 +72,7 @@ def _start_worker(threads: int, parent: int) -> None:
     """First thing in each worker process, before torch loads: it reads its thread count at import."""
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    yielding_cpu_threads()
     parent_watch(parent)()
 
 
