@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from saftool.presets import resolve_config
 from saftool.train.checks import check_base_model
 from saftool.train.trainer import default_bf16, make_trainer
@@ -36,12 +38,17 @@ def test_chat_template_loss_covers_exactly_the_assistant_tokens(chat_base, tmp_p
     assert seen == expected and all(a.endswith("<|eot_id|>") for a in seen)
 
 
-def test_lean_lora_loss_equals_the_models_own(smoke_base, tmp_path):
-    """One-process CPU LoRA takes the lean path: examples packed into rows, the LM head on answer tokens
-    only. Its loss equals the model's own (every position scored) on TRL's padded batch of the same examples."""
+@pytest.mark.parametrize("layout", ["packed", "padded"])
+def test_lean_lora_loss_equals_the_models_own(smoke_base, tmp_path, monkeypatch, layout):
+    """One-process CPU LoRA takes the lean path: examples packed into rows (or, where they are of
+    similar length, one padded row each), the LM head on answer tokens only. Its loss equals the
+    model's own (every position scored) on TRL's padded batch of the same examples."""
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+    from saftool.train import collate
+
+    monkeypatch.setattr(collate, "PAD_RATHER_THAN_PACK", 0.0 if layout == "packed" else 100.0)
     config = resolve_config(
         "smoke", method="lora", base_model=str(smoke_base), lora_target_modules=("q_proj", "v_proj"),
         lora_dropout=0.0, bf16=False,
@@ -50,10 +57,13 @@ def test_lean_lora_loss_equals_the_models_own(smoke_base, tmp_path):
     assert type(trainer).__name__ == "LeanSFTTrainer"
     examples = [trainer.train_dataset[i] for i in range(8)]
     padded = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)(examples)
-    packed = trainer.data_collator(examples)
-    assert packed["input_ids"].shape[0] < 8  # rows hold several examples
+    batch = trainer.data_collator(examples)
+    if layout == "packed":
+        assert batch["input_ids"].shape[0] < 8  # rows hold several examples
+    else:
+        assert batch["input_ids"].shape[0] == 8 and bool((batch["position_ids"].diff(dim=1) == 1).all())
     with torch.no_grad():
-        lean = trainer.compute_loss(trainer.model, dict(packed))
+        lean = trainer.compute_loss(trainer.model, dict(batch))
         reference = trainer.model(**padded).loss
     assert torch.allclose(lean, reference, atol=1e-5), (lean, reference)
 
