@@ -47,7 +47,17 @@ from saftool.runtimes.local import (
     stop_token_ids,
 )
 
-PREFILL_GROUP = 16  # prompts per prefill forward in the slot decoder
+PREFILL_GROUP = 16  # prompts per prefill forward in the slot decoder, at most
+# a prefill group takes the next (shorter) prompt only while its padded positions stay within this
+# share of its real ones, or within PREFILL_FREE positions in all (short prompts: a forward's fixed
+# cost outweighs a little padding): one 3,590-token prompt among the study's seed-safe ones (median
+# 63 tokens) would otherwise pad the 15 next longest to its length
+PREFILL_PADDING = 1.25
+PREFILL_FREE = 1024
+# prompts whose span (prompt + answer) is over this many times that of the prompt at rank
+# `batch_size` are answered in a pass of their own, before the rest: every slot's cache is sized
+# for the longest prompt of its pass, and one long prompt would size them all
+OWN_PASS = 2.0
 ATTN_ROWS = 32  # slots per attention block in a decode step
 DECODERS = ("auto", "slots", "paged", "loop")
 
@@ -254,24 +264,33 @@ class HFRuntime:
     def _greedy_slots(
         self, encoded: list[list[int]], order: list[int], max_new_tokens: int, stops: set[int]
     ) -> Iterator[tuple[int, list[int]]]:
-        """Greedy decoding of Llama-family models with continuous batching (see `_SlotDecoder`).
+        """Greedy decoding of Llama-family models with continuous batching (see `_SlotDecoder`), in
+        passes (`slot_passes`): the longest prompts, where few are far longer than the rest, get a
+        pass and slots of their own, so that they do not size every slot's cache."""
+        if self._fused is None:
+            self._fused = _fused_layers(self.model)
+        for part in slot_passes([len(encoded[i]) + max_new_tokens for i in order], self.batch_size):
+            yield from self._slot_pass(encoded, order[part], max_new_tokens, stops)
+
+    def _slot_pass(
+        self, encoded: list[list[int]], order: list[int], max_new_tokens: int, stops: set[int]
+    ) -> Iterator[tuple[int, list[int]]]:
+        """One pass of the slot decoder over `order` (longest first).
 
         The live slots are always the first `n`: a prompt leaves its slot at a stop token and is
         yielded at once, and the last live slots move into the holes, so every op of a step runs on
         live rows only (no step computes for a finished prompt or an empty slot). Slots are refilled
-        from the queue (longest prompts first) whenever a quarter of them are free, in prefills of
-        `PREFILL_GROUP` similar-length prompts. There are as many slots as the batch size, or fewer
-        where `max_memory` of the free memory holds fewer caches of the longest prompt's span.
+        from the queue (longest prompts first) whenever a quarter of them are free, in prefills of up
+        to `PREFILL_GROUP` similar-length prompts (`prefill_groups`). There are as many slots as the
+        batch size, or fewer where `max_memory` of the free memory holds fewer caches of the longest
+        prompt's span.
         """
         import torch
 
-        model = self.model
-        if self._fused is None:
-            self._fused = _fused_layers(model)
         queue = list(reversed(order))  # pop() takes the longest prompt left
         span = max(len(encoded[i]) for i in order) + max_new_tokens
         slots = min(self._rows(span), len(order))
-        dec = _SlotDecoder(model, self._fused, slots, span, self.tokenizer.pad_token_id, self.device)
+        dec = _SlotDecoder(self.model, self._fused, slots, span, self.tokenizer.pad_token_id, self.device)
         owner = [0] * slots  # prompt index held by each live slot
         lens = [0] * slots  # positions each slot has written, as Python ints (no device sync)
         produced: dict[int, list[int]] = {}
@@ -294,8 +313,8 @@ class HFRuntime:
                 if queue and (slots - n) * 4 >= slots:
                     take = [queue.pop() for _ in range(min(slots - n, len(queue)))]
                     firsts = []
-                    for g in range(0, len(take), PREFILL_GROUP):
-                        firsts += dec.prefill([encoded[i] for i in take[g : g + PREFILL_GROUP]], n + g)
+                    for group in prefill_groups([len(encoded[i]) for i in take]):
+                        firsts += dec.prefill([encoded[i] for i in take[group]], n + group.start)
                     done = []
                     for s, (i, first) in enumerate(zip(take, firsts), start=n):
                         owner[s], lens[s], produced[i] = i, len(encoded[i]), [first]
@@ -314,6 +333,41 @@ class HFRuntime:
                         done.append(s)
                         yield i, produced.pop(i)
                 retire(done)
+
+
+def slot_passes(spans: list[int], batch_size: int) -> list[slice]:
+    """The slot decoder's passes over prompts of `spans` (longest first), as slices.
+
+    The prompts longer than `OWN_PASS` times the one at rank `batch_size` (the longest a full set
+    of slots would hold without them) go first, in a pass of their own whose few slots are sized
+    for them; the rest share slots sized for the longest of the rest. Sets no larger than the
+    batch size are one pass: they fill the slots at once whatever their lengths.
+    """
+    if len(spans) <= batch_size:
+        return [slice(0, len(spans))]
+    bound = OWN_PASS * spans[batch_size - 1]
+    long = next((k for k, span in enumerate(spans) if span <= bound), len(spans))
+    return [slice(0, long), slice(long, len(spans))] if long else [slice(0, len(spans))]
+
+
+def prefill_groups(lengths: list[int]) -> list[slice]:
+    """Consecutive groups of prompts of `lengths` (longest first) to prefill together: at most
+    `PREFILL_GROUP`, each padded to its first only while that stays within `PREFILL_PADDING` times
+    its real positions or `PREFILL_FREE` positions (one very long prompt is prefilled alone, not with
+    15 others padded to it)."""
+    groups, start = [], 0
+    while start < len(lengths):
+        end, real = start + 1, lengths[start]
+        while (
+            end < len(lengths)
+            and end - start < PREFILL_GROUP
+            and lengths[start] * (end + 1 - start) <= max(PREFILL_PADDING * (real + lengths[end]), PREFILL_FREE)
+        ):
+            real += lengths[end]
+            end += 1
+        groups.append(slice(start, end))
+        start = end
+    return groups
 
 
 class _SlotDecoder:

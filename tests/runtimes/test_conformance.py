@@ -289,3 +289,56 @@ def test_vllm_greedy_equals_hf(built, name):
     assert [(got[i].text, got[i].completion_tokens) for i in got] == [
         (want[i].text, want[i].completion_tokens) for i in got
     ]
+
+
+def test_long_prompts_get_their_own_slots_and_prefill(built, monkeypatch):
+    """A few prompts far longer than the rest are answered in a pass of their own, whose slots alone are
+    sized for them, and prefilled without the short ones padded to their length; the text stays the
+    one-prompt answer."""
+    from saftool.runtimes import hf
+    from saftool.runtimes.local import encode_prompts
+
+    runtime = HFRuntime(str(built("llama3")), HFRuntime.Options(batch_size=3, device="cpu"))
+    short, context = _fitting(runtime, "chat")
+    long = Prompt(" ".join(["Summarise the history of the bicycle in one line."] * 12))
+    prompts = [*short[:3], long, *short[3:]]
+    gen = GenerationConfig(max_new_tokens=NEW, template="chat")
+    lengths = [len(e.ids) for e in encode_prompts(runtime.tokenizer, prompts, gen)]
+    assert max(lengths) + NEW <= context and max(lengths) > 4 * sorted(lengths)[-2]
+    passes, prefills = [], []
+    real_init, real_prefill = hf._SlotDecoder.__init__, hf._SlotDecoder.prefill
+
+    def sized(self, model, layers, slots, span, *args):
+        passes.append((slots, span))
+        real_init(self, model, layers, slots, span, *args)
+
+    def prefill(self, group, at):
+        prefills.append(sorted(len(ids) for ids in group))
+        return real_prefill(self, group, at)
+
+    monkeypatch.setattr(hf._SlotDecoder, "__init__", sized)
+    monkeypatch.setattr(hf._SlotDecoder, "prefill", prefill)
+    got = dict(runtime.generate(prompts, gen))
+    rest = sorted(lengths)[-2] + NEW
+    assert passes == [(1, max(lengths) + NEW), (3, rest)]
+    assert [max(lengths)] in prefills and all(len(g) == 1 or max(g) < max(lengths) for g in prefills)
+    assert [(got[i].text, got[i].completion_tokens) for i in range(len(prompts))] == _reference(
+        runtime, prompts, "chat", context
+    )
+
+
+def test_slot_passes_and_prefill_groups():
+    from saftool.runtimes.hf import prefill_groups, slot_passes
+
+    seed_safe_like = [3590, 3314, 2920, 2238, 1494, 1489, 937, 873, 821, 766, 700, 652] + [300 - 4 * i for i in range(60)]
+    spans = [n + 100 for n in seed_safe_like]
+    # rank 64 holds a 96-token prompt (span 196): the 14 prompts of spans over 392 get their own pass
+    assert slot_passes(spans, 64) == [slice(0, 14), slice(14, 72)]
+    assert slot_passes(spans[:64], 64) == [slice(0, 64)]  # all fit the slots at once: one pass
+    assert slot_passes([100] * 80, 64) == [slice(0, 80)]
+    groups = prefill_groups(seed_safe_like[:64])
+    assert [(g.start, g.stop) for g in groups][:3] == [(0, 4), (4, 8), (8, 12)]
+    for g in groups:  # padding to each group's first stays within the bound
+        lengths = seed_safe_like[g]
+        assert len(lengths) <= 16 and lengths[0] * len(lengths) <= max(1.25 * sum(lengths), 1024)
+    assert [(g.start, g.stop) for g in prefill_groups([60] * 40)] == [(0, 16), (16, 32), (32, 40)]
