@@ -68,7 +68,11 @@ def train_side(side: str, items_file: Path, base: Path, preset: str, threads: in
     torch.set_num_threads(threads)
     items = list(read_records(items_file, Item))
     config = resolve_config(preset, base_model=str(base), epochs=1, logging_steps=1)
-    trainer = saftool_trainer(items, base, out, config) if side == "saftool" else trl_trainer(items, base, out, config)
+    trainer = (
+        saftool_trainer(items, base, out, config)
+        if side == "saftool"
+        else trl_trainer(items, base, out, config)
+    )
     args = trainer.args
     setting = (
         f"batch {args.per_device_train_batch_size} x {args.gradient_accumulation_steps}, bf16 {args.bf16}, "
@@ -82,7 +86,13 @@ def train_side(side: str, items_file: Path, base: Path, preset: str, threads: in
     trainer.train()
     seconds = time.perf_counter() - started
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return {"setting": setting, "tokens": tokens, "seconds": seconds, "losses": losses, "load": [before, load_avg()]}
+    return {
+        "setting": setting,
+        "tokens": tokens,
+        "seconds": seconds,
+        "losses": losses,
+        "load": [before, load_avg()],
+    }
 
 
 def trl_trainer(items, base: Path, out: Path, config):
@@ -151,12 +161,23 @@ def compare_losses(ours: list[float], theirs: list[float], tolerance: float) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="Model directory [default: SmolLM2-135M-Instruct].")
-    parser.add_argument("--mix", help="A mix JSONL to sample from [default: the bench mix of bench/tinysetup.py].")
-    parser.add_argument("--examples", type=int, default=48, help="Examples each side trains on [default: 48].")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads [default: every core].")
-    parser.add_argument("--preset", default="smollm2-135m-lora", help="Training preset [default: smollm2-135m-lora].")
     parser.add_argument(
-        "--loss-tolerance", type=float, default=0.05, help="Largest relative loss gap per step [default: 0.05]."
+        "--mix", help="A mix JSONL to sample from [default: the bench mix of bench/tinysetup.py]."
+    )
+    parser.add_argument(
+        "--examples", type=int, default=48, help="Examples each side trains on [default: 48]."
+    )
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="torch threads [default: every core]."
+    )
+    parser.add_argument(
+        "--preset", default="smollm2-135m-lora", help="Training preset [default: smollm2-135m-lora]."
+    )
+    parser.add_argument(
+        "--loss-tolerance",
+        type=float,
+        default=0.05,
+        help="Largest relative loss gap per step [default: 0.05].",
     )
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # internal: one side, in a child
     parser.add_argument("--items", help=argparse.SUPPRESS)
@@ -183,7 +204,9 @@ def main() -> None:
     items_file = work / "items.jsonl"
     write_records(items, items_file)
     source = args.mix or "the bench mix"
-    print(f"model: {base}; {len(items)} examples of {source}, preset {args.preset}, 1 epoch; threads {args.threads}")
+    print(
+        f"model: {base}; {len(items)} examples of {source}, preset {args.preset}, 1 epoch; threads {args.threads}"
+    )
     results = {}
     for side in SIDES:
         results[side] = r = run_side(side, items_file, base, args, work)

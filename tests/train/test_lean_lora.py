@@ -71,5 +71,10 @@ def test_lean_bf16_lora_loss_matches_autocast_peft(smoke_base, tmp_path):
 
     dropped = resolve_config("smoke", method="lora", base_model=str(smoke_base), lora_dropout=0.05, bf16=True)
     trainer = make_trainer(dropped, mix_items()[:16], str(smoke_base), tmp_path / "b", False, 1, 1)
-    kinds = {type(d).__name__ for m in trainer.model.modules() if hasattr(m, "lora_dropout") for d in m.lora_dropout.values()}
+    kinds = {
+        type(d).__name__
+        for m in trainer.model.modules()
+        if hasattr(m, "lora_dropout")
+        for d in m.lora_dropout.values()
+    }
     assert kinds == {"SparseDropout"}
