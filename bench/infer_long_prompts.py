@@ -15,9 +15,10 @@ process, alternating:
 * `by length`: the defaults: the long prompts in a pass of their own, and prefill groups that pad
   a prompt only to a length near its own.
 
-Both sides answer the same prompt ids; the bench prints how many answers are identical (in float32
-both are the same computation up to the order of float additions). The load average is printed
-because the box is shared. Last line: `infer_long_prompts: N.Nx`.
+Both sides answer the same prompt ids; the bench prints how many answers are identical (in bf16 a
+prompt prefilled beside different padding can round differently and part; `--dtype float32` for the
+text check). The process sets OpenMP's wait policy as the `saftool` command does. The load average
+is printed because the box is shared. Last line: `infer_long_prompts: N.Nx`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main() -> None:
     if not SEED_SAFE.is_file():
         print(f"skipped: {SEED_SAFE} is absent")
         return
+    from saftool.devices import yielding_cpu_threads
+
+    yielding_cpu_threads()  # as the saftool command runs infer
     import torch
 
     from saftool import data
