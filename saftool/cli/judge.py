@@ -8,7 +8,8 @@ import typer
 
 from saftool import console
 from saftool.judge import DEFAULT_JUDGE, JudgeJob
-from saftool.judges.cascade import THRESHOLD as CASCADE_THRESHOLD
+from saftool.judges.cascade import CascadeJudge
+from saftool.judges.llm import LLMJudge
 from saftool.stageconfig import option
 
 JUDGE_HELP = (
@@ -51,11 +52,11 @@ def _load(ctx: typer.Context, judge: str, judge_options: list[str] | None):
 def judge(
     ctx: typer.Context,
     judge_name: str = option(JudgeJob, "judge", "-j", help=JUDGE_HELP),
-    model: str = typer.Option(
-        None, "--model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."
+    model: str = option(
+        LLMJudge.Options, "model", "-m", help="Chat model for the llm judge (OPENAI_BASE_URL picks the server)."
     ),
-    prompt_set: str = typer.Option(
-        "seed", "--prompt-set", help="llm judge rubric: seed (the study's yes/no questions) or xstest."
+    prompt_set: str = option(
+        LLMJudge.Options, "prompt_set", help="llm judge rubric: seed (the study's yes/no questions) or xstest."
     ),
     input_file: str = option(JudgeJob, "input", "-i"),
     output: str = option(JudgeJob, "output", "-o", help="With --input: where to write judgments ('-' = stdout)."),
@@ -64,13 +65,12 @@ def judge(
     eval_sets: list[str] = typer.Option(
         None, "--eval-set", help="Store mode: only these eval sets (repeatable)."
     ),
-    concurrency: int = typer.Option(8, "--concurrency", help="Parallel requests for the llm judge."),
-    max_retries: int = typer.Option(
-        5, "--max-retries", help="Retries per llm request on 429/5xx/timeouts (backoff doubles)."
+    concurrency: int = option(LLMJudge.Options, "concurrency", help="Parallel requests for the llm judge."),
+    max_retries: int = option(
+        LLMJudge.Options, "max_retries", help="Retries per llm request on 429/5xx/timeouts (backoff doubles)."
     ),
-    threshold: float = typer.Option(
-        CASCADE_THRESHOLD,
-        "--cascade-threshold",
+    threshold: float = option(
+        CascadeJudge.Options, "threshold",
         help="cascade: answers whose first-judge confidence is below this go to the second judge.",
     ),
     judge_options: list[str] = typer.Option(None, "--judge-option", metavar="NAME=VALUE", help=JUDGE_OPTION_HELP),
@@ -132,12 +132,10 @@ def eval_cmd(
         "--human-column",
         help="Column with the human label [default: final_label, human_label or label].",
     ),
-    model: str = typer.Option(None, "--model", "-m", help="Chat model for the llm judge."),
-    prompt_set: str = typer.Option("seed", "--prompt-set", help="llm judge rubric: seed or xstest."),
-    threshold: float = typer.Option(
-        CASCADE_THRESHOLD,
-        "--cascade-threshold",
-        help="cascade: first-judge confidence below which the second decides.",
+    model: str = option(LLMJudge.Options, "model", "-m", help="Chat model for the llm judge."),
+    prompt_set: str = option(LLMJudge.Options, "prompt_set", help="llm judge rubric: seed or xstest."),
+    threshold: float = option(
+        CascadeJudge.Options, "threshold", help="cascade: first-judge confidence below which the second decides."
     ),
     judge_options: list[str] = typer.Option(None, "--judge-option", metavar="NAME=VALUE", help=JUDGE_OPTION_HELP),
     estimate: str = typer.Option(
