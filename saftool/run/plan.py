@@ -53,13 +53,14 @@ class _Section(BaseModel):
 BUILTIN = "builtin"
 SELF_DISTILLED = "instructions"
 AUTO = "auto"
-DEFAULT_N = {BUILTIN: 2600, SELF_DISTILLED: 1000}
+DEFAULT_N = {BUILTIN: 2600, SELF_DISTILLED: 500}
 STUDY_HARM = (350, 700)
 # The self-distilled grid's refusal counts, scaled from the study's 350 and 700 (README, "The study's
 # grid"): the study's share of refusals (700 in 52,002, 1.3%) teaches a 135M model in a few hundred
 # LoRA steps nothing (issue 18's probes: 7.6% did not), so the counts keep the study's 1:2 ratio on
-# a base set of 1,000, where the models learn to refuse
-SELF_DISTILLED_HARM = (100, 200)
+# a base set of 500, where the models learn to refuse (9% and 17% of a mix); 500, not 1,000, so that
+# the grid's training, which dominates its time, fits a session on 2 CPU cores (README)
+SELF_DISTILLED_HARM = (50, 100)
 # Contrastive look-alikes in the self-distilled base set: answered, they teach that a violent word
 # in a harmless request is no reason to refuse. Off by default until a probe shows they help (README,
 # "Results of the default SmolLM2 grid")
@@ -75,7 +76,7 @@ class BaseDataConfig(_Section):
         "JSON/JSONL file, e.g. from `saftool data pull alpaca`.",
     )
     n: int | None = Field(
-        default=None, ge=1, description="Base examples per mix [default: 2600 builtin, 1000 instructions; a file is used whole]."
+        default=None, ge=1, description="Base examples per mix [default: 2600 builtin, 500 instructions; a file is used whole]."
     )
     max_new_tokens: int = Field(
         default=96, ge=1, description="instructions: the base model's answer length (a cut answer is trimmed to its last sentence)."
@@ -94,7 +95,7 @@ GEN_FIELDS = ("n", "backend", "model", "diverse")
 class GenSection(
     section(
         GenConfig, *GEN_FIELDS, base=_Section,
-        n="Harmful training prompts to generate (mixes draw from these) [default: 700; 200 with a self-distilled base].",
+        n="Harmful training prompts to generate (mixes draw from these) [default: 700; 100 with a self-distilled base].",
         diverse="Select by MiniLM embedding clusters, as the study did.",
     )  # fmt: skip
 ):
@@ -414,7 +415,7 @@ class RunConfig(_Section):
 
 def smoke(config: RunConfig) -> RunConfig:
     """The same seven-model grid, small: for tests and a first look (minutes on 2 cores)."""
-    scale = 10
+    scale = 5  # the default grid's 50 and 100 refusals become 10 and 20 in 300 built-in tasks
     data = config.model_dump()
     data["train"]["preset"] = "smoke"
     data["base"].update(source=BUILTIN if config.base.source in (AUTO, SELF_DISTILLED) else config.base.source,

@@ -22,13 +22,13 @@ def _toml(tmp_path, text):
 def test_default_config_is_the_study_grid():
     cfg = run.load_config(None)
     assert [m.resolved_name for m in cfg.mixes] == [
-        "alpaca", "harm100", "harm100-short", "harm100-long", "harm200", "harm200-short", "harm200-long",
-    ]  # the study's 350 and 700 scaled to a 1,000-example base, keeping their 1:2 ratio
-    assert cfg.gen.n == 200
+        "alpaca", "harm50", "harm50-short", "harm50-long", "harm100", "harm100-short", "harm100-long",
+    ]  # the study's 350 and 700 scaled to a 500-example base, keeping their 1:2 ratio
+    assert cfg.gen.n == 100
     assert study_mixes(350, 700)[-1].resolved_name == "harm700-long"
     assert cfg.train.resolved_preset == "smollm2-135m-lora"
     assert cfg.train.resolved_base_model == "smollm2-135m"
-    assert cfg.base_source == "instructions" and cfg.base_n == 1000
+    assert cfg.base_source == "instructions" and cfg.base_n == 500
     assert not cfg.tool_built_models
     assert cfg.judge.name == "learned"
     assert run.smoke(cfg).judge.name == "keyword"  # the quick plumbing check keeps the rules alone
@@ -79,7 +79,7 @@ def test_the_default_base_set_is_the_base_models_own_answers(isolated_store):
     stages = {s.id: s for s in run.plan(run.load_config(None), store)}
     questions = str(store.prompts / "instructions-train-study.jsonl")
     answers = str(store.prompts / "base-answers-study.jsonl")
-    assert stages["gen:instructions"].argv[:7] == ["gen", "--kind", "instructions", "--split", "train", "--n", "1000"]
+    assert stages["gen:instructions"].argv[:7] == ["gen", "--kind", "instructions", "--split", "train", "--n", "500"]
     distil = stages["infer:base-answers"]
     assert distil.argv == ["infer", "--model", "smollm2-135m", "-i", questions, "-o", answers,
                            "--template", "chat", "--max-new-tokens", "96"]  # fmt: skip
@@ -90,7 +90,7 @@ def test_the_default_base_set_is_the_base_models_own_answers(isolated_store):
     assert stages["train:harm100"].deps == ["mix:harm100", "model:smollm2-135m"]
     assert "gen:heldout-looks-unsafe" in stages["infer:harm100"].deps
     assert "--eval heldout-harmful,heldout-benign,heldout-looks-unsafe" in shlex.join(stages["infer:harm100"].argv)
-    for name in ("alpaca", "harm200-long"):
+    for name in ("alpaca", "harm100-long"):
         mix = stages[f"mix:{name}"]
         assert mix.argv[1:3] == ["--base", answers] and "infer:base-answers" in mix.deps
         assert stages[f"train:{name}"].argv == ["train", "--mix", name, "--preset", "smollm2-135m-lora", "--seed", "0"]
@@ -130,7 +130,7 @@ def test_the_look_alikes_join_the_base_set_answered_by_the_base_model(isolated_s
                            "--template", "chat", "--max-new-tokens", "96"]  # fmt: skip
     assert distil.deps == ["gen:looks-unsafe-train", "model:smollm2-135m"] and distil.own_process
     answers = str(store.prompts / "base-answers-study.jsonl")
-    for name in ("alpaca", "harm200-long"):
+    for name in ("alpaca", "harm100-long"):
         mix = stages[f"mix:{name}"]
         assert mix.argv[1:3] == ["--base", f"{answers},{looks_answers}"]
         assert {"infer:base-answers", "infer:looks-unsafe-answers"} <= set(mix.deps)
