@@ -31,7 +31,7 @@ from pathlib import Path
 
 from saftool.io import read_records, write_records
 from saftool.records import Item
-from saftool.run import HELDOUT_BENIGN, HELDOUT_HARMFUL, HELDOUT_LOOKS_UNSAFE
+from saftool.run.plan import HELDOUT_BENIGN, HELDOUT_HARMFUL, HELDOUT_LOOKS_UNSAFE
 from saftool.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
