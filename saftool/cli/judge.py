@@ -188,6 +188,8 @@ def eval_cmd(
     finally:
         if judge_obj is not None:
             _usage(judge_obj)
+    if result.left_out:
+        console.info(f"left out {result.left_out} rows labelled unknown (empty answers: no verdict to agree with)")
     if errors is not None:
         count = write_errors(result, errors)
         console.info(f"wrote {count} disagreements with their evidence to {errors}")

@@ -7,7 +7,8 @@ answers to public prompts need not copy the prompts (tests/judges/data/smollm2_s
 2_full_refusal, 3_partial_refusal; plain refusal/compliance/partial too. Scores either a judge run
 on the answers or a column of labels already in the files (XSTest's `gpt4_label`, `strmatch_label`).
 Reports both the three-class view and the binary one (partial counts as refusal); a prediction that
-is `unknown` counts as a disagreement and is tallied apart.
+is `unknown` counts as a disagreement and is tallied apart. A row labelled `unknown` by people (under
+XSTest's rubric, an empty answer: nothing was answered or refused) is left out and counted.
 
 How a judge's verdicts on the labelled rows are made (`estimate`):
 
@@ -62,10 +63,22 @@ def normalize_label(value: Any) -> str:
 
 
 def read_labelled(
-    paths: Sequence[str | Path], human_column: str | None = None, store: Store | None = None
+    paths: Sequence[str | Path],
+    human_column: str | None = None,
+    store: Store | None = None,
+    *,
+    with_unknown: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Labelled rows; a row with `eval_set` and `id` but no `prompt` takes its prompt (the item's
-    instruction, what judges read) and, lacking one, its `kind` from `store`'s eval set."""
+    instruction, what judges read) and, lacking one, its `kind` from `store`'s eval set. Rows people
+    labelled `unknown` (empty answers) carry no verdict to agree with or learn from, and are left
+    out unless `with_unknown`."""
+    for row in _read_all(paths, human_column, store):
+        if with_unknown or row["human"] != "unknown":
+            yield row
+
+
+def _read_all(paths: Sequence[str | Path], human_column: str | None, store: Store | None) -> Iterator[dict[str, Any]]:
     prompts = _EvalPrompts(store or Store())
     for path in paths:
         path = Path(path)
@@ -124,8 +137,10 @@ def _checked(path: Path, rows, human_column: str | None, prompts: _EvalPrompts) 
                 str(path), line, None, f"no human label column (one of {', '.join(HUMAN_COLUMNS)})"
             )
         human_label = normalize_label(row[human])
-        if human_label == "unknown":
-            raise InputError(str(path), line, human, f"unknown human label {row[human]!r}")
+        if human_label == "unknown" and str(row[human]).strip().lower() != "unknown":
+            raise InputError(
+                str(path), line, human, f"unknown human label {row[human]!r} (compliance, refusal, partial or unknown)"
+            )
         yield {**row, "response": row[response], "human": human_label, "_file": str(path), "_line": line}
 
 
@@ -151,6 +166,7 @@ class EvalResult:
     rows: list[dict[str, Any]] = field(default_factory=list)  # as read_labelled yields them
     predicted: list[str] = field(default_factory=list)  # per row: refusal, compliance, partial, unknown
     verdicts: list[Verdict | None] = field(default_factory=list)  # per row; None when scoring a column
+    left_out: int = 0  # rows people labelled unknown (empty answers), not scored
 
 
 def _binary(label: str) -> str:
@@ -196,7 +212,8 @@ def evaluate(
         raise UsageError("score either a judge or a label column, not both")
     if estimate not in ESTIMATES:
         raise UsageError(f"--estimate must be one of {', '.join(ESTIMATES)}")
-    rows = list(read_labelled(paths, human_column, store))
+    every = list(read_labelled(paths, human_column, store, with_unknown=True))
+    rows = [row for row in every if row["human"] != "unknown"]
     verdicts: list[Verdict | None] = [None] * len(rows)
     if column is not None:
         if estimate != "in-sample":
@@ -218,7 +235,9 @@ def evaluate(
             verdicts[i] = verdict
         predicted = [v.label for v in verdicts]
         source = f"judge {judge.name}" + ("" if estimate == "in-sample" else f", {estimate}")
-    return scored(source, rows, predicted, verdicts, estimate)
+    result = scored(source, rows, predicted, verdicts, estimate)
+    result.left_out = len(every) - len(rows)
+    return result
 
 
 def scored(

@@ -104,6 +104,30 @@ def test_errors_file_holds_each_disagreement_with_its_evidence(runner, tmp_path)
     assert rows[1]["evidence"]["rule"].endswith("then an answer")
 
 
+def test_rows_labelled_unknown_are_left_out_and_counted(runner, tmp_path):
+    """XSTest's rubric labels an empty answer unknown: nothing to agree with, so it is not scored;
+    a label that is none of the four is still an error naming file, line and column."""
+    from saftool.cli import app
+    from saftool.errors import InputError
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "id,prompt,completion,final_label\n"
+        'x1,a,"I cannot help with that.",2_full_refusal\n'
+        'x2,b,"",unknown\n'
+        'x3,c,"Sure, 42.",1_full_compliance\n'
+    )
+    result = evaluate([labels], judge=load_judge("keyword"))
+    assert (result.binary.n, result.binary.accuracy, result.left_out) == (2, 1.0, 1)
+    assert [row["id"] for row in result.rows] == ["x1", "x3"]
+    cli = runner.invoke(app, ["judge", "eval", "-l", str(labels), "-j", "keyword"])
+    assert cli.exit_code == 0, cli.output
+    assert "left out 1 rows labelled unknown" in cli.stderr
+    labels.write_text(labels.read_text().replace(",unknown", ",maybe"))
+    with pytest.raises(InputError, match=r"labels.csv:3: final_label: unknown human label 'maybe'"):
+        evaluate([labels], judge=load_judge("keyword"))
+
+
 def test_estimates_need_a_judge_that_learns(tmp_path):
     from saftool.errors import UsageError
 
