@@ -227,11 +227,14 @@ def build_mix(config: MixConfig, store: Store | None = None) -> tuple[list[Item]
 
     harm: list[Item] = []
     inputs: list[InputDigest] = []
+    origin: list[str] = []  # per base item: the input it was read from, for errors
+    harm_origin: list[str] = []
     if config.n_harm:
         harm_src = config.harm or _newest_harm(store)
         tap = _Digest()
         harm = _harmful(harm_src, config.n_harm, config.style, tap)
         inputs.append(_digest(harm_src, tap))
+        harm_origin = [display_name(harm_src)] * len(harm)
 
     base: list[Item] = []
     base_inputs: list[InputDigest] = []
@@ -242,21 +245,23 @@ def build_mix(config: MixConfig, store: Store | None = None) -> tuple[list[Item]
             tap = _Digest()
             base += tap.tap(read_base(src))
             base_inputs.append(_digest(src, tap))
+            origin += [display_name(src)] * (len(base) - len(origin))
     else:
         from saftool.benign import benign_items
 
         tap = _Digest()
         base = list(tap.tap(benign_items(config.base_n, split="train", seed=config.seed)))
         base_inputs.append(_digest(BUILTIN_BASE, tap))
+        origin = [BUILTIN_BASE] * len(base)
     inputs[:0] = base_inputs
+    origin += harm_origin
 
     items = base + harm
-    seen: set[str] = set()
-    for number, item in enumerate(items):
-        if item.id in seen:
-            where = "two base inputs" if number < len(base) else "both the base and the harmful input"
-            raise UsageError(f"id {item.id!r} appears in {where}")
-        seen.add(item.id)
+    seen: dict[str, str] = {}
+    for item, src in zip(items, origin):
+        if item.id in seen:  # each input's own ids are unique (read_items checks), so two inputs share it
+            raise UsageError(f"id {item.id!r} appears in two inputs: {seen[item.id]} and {src}")
+        seen[item.id] = src
     random.Random(config.seed).shuffle(items)
 
     styles = {item.style for item in harm}

@@ -163,5 +163,5 @@ def test_mix_joins_several_bases_and_refuses_an_id_in_two(runner, isolated_store
 
     result = runner.invoke(app, ["mix", "--base", f"{second},{second}", "--n-harm", "0", "--name", "twice"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: id 'lu-0' appears in two base inputs"
+    assert result.stderr.strip() == f"error: id 'lu-0' appears in two inputs: {second} and {second}"
     assert not (isolated_store / "mixes" / "twice.jsonl").exists()
