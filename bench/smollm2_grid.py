@@ -71,6 +71,16 @@ def sample_per_kind(store: Path, name: str, per_kind: int, seed: int = 0) -> str
     return sample
 
 
+def cell(row: dict[str, str]) -> str:
+    """A score with its Wilson interval and n, and below it the judge-corrected score with its interval
+    where the report had a judge profile (the default judge ships one)."""
+    text = f"{float(row['score']):.1f} [{float(row['low']):.1f}, {float(row['high']):.1f}] (n={row['n']})"
+    if row.get("corrected"):
+        text += (f"<br>corr. {float(row['corrected']):.1f} [{float(row['corrected_low']):.1f}, "
+                 f"{float(row['corrected_high']):.1f}]")  # fmt: skip
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=ROOT / "store")
@@ -106,8 +116,7 @@ def main() -> None:
         cells = []
         for eval_set, metric in COLUMNS:
             row = scores.get((model, names.get(eval_set, eval_set), metric))
-            cells.append("–" if row is None else
-                         f"{float(row['score']):.1f} [{float(row['low']):.1f}, {float(row['high']):.1f}] (n={row['n']})")  # fmt: skip
+            cells.append("–" if row is None else cell(row))
         print(f"| {model} | " + " | ".join(cells) + " |")
     print(f"smollm2_grid: saftool run took {wall:.0f} s (load average at the start {load[0]:.1f}, at the end "
           f"{os.getloadavg()[0]:.1f}); per stage: {args.store}/runs/*.done/")  # fmt: skip
