@@ -63,22 +63,16 @@ def normalize_label(value: Any) -> str:
 
 
 def read_labelled(
-    paths: Sequence[str | Path],
-    human_column: str | None = None,
-    store: Store | None = None,
-    *,
-    with_unknown: bool = False,
+    paths: Sequence[str | Path], human_column: str | None = None, store: Store | None = None
 ) -> Iterator[dict[str, Any]]:
     """Labelled rows; a row with `eval_set` and `id` but no `prompt` takes its prompt (the item's
     instruction, what judges read) and, lacking one, its `kind` from `store`'s eval set. Rows people
-    labelled `unknown` (empty answers) carry no verdict to agree with or learn from, and are left
-    out unless `with_unknown`."""
-    for row in _read_all(paths, human_column, store):
-        if with_unknown or row["human"] != "unknown":
-            yield row
+    labelled `unknown` (empty answers) carry no verdict to agree with or learn from: left out."""
+    return (row for row in _read_all(paths, human_column, store) if row["human"] != "unknown")
 
 
 def _read_all(paths: Sequence[str | Path], human_column: str | None, store: Store | None) -> Iterator[dict[str, Any]]:
+    """Every labelled row, those labelled `unknown` too."""
     prompts = _EvalPrompts(store or Store())
     for path in paths:
         path = Path(path)
@@ -212,8 +206,8 @@ def evaluate(
         raise UsageError("score either a judge or a label column, not both")
     if estimate not in ESTIMATES:
         raise UsageError(f"--estimate must be one of {', '.join(ESTIMATES)}")
-    every = list(read_labelled(paths, human_column, store, with_unknown=True))
-    rows = [row for row in every if row["human"] != "unknown"]
+    every = list(_read_all(paths, human_column, store))
+    rows = [row for row in every if row["human"] != "unknown"]  # as read_labelled keeps them
     verdicts: list[Verdict | None] = [None] * len(rows)
     if column is not None:
         if estimate != "in-sample":
