@@ -227,14 +227,14 @@ def build_mix(config: MixConfig, store: Store | None = None) -> tuple[list[Item]
 
     harm: list[Item] = []
     inputs: list[InputDigest] = []
-    origin: list[str] = []  # per base item: the input it was read from, for errors
-    harm_origin: list[str] = []
+    # each input's items under its name: an id two of them share names both
+    read: list[tuple[str, list[Item]]] = []
     if config.n_harm:
         harm_src = config.harm or _newest_harm(store)
         tap = _Digest()
         harm = _harmful(harm_src, config.n_harm, config.style, tap)
         inputs.append(_digest(harm_src, tap))
-        harm_origin = [display_name(harm_src)] * len(harm)
+        read.append((display_name(harm_src), harm))
 
     base: list[Item] = []
     base_inputs: list[InputDigest] = []
@@ -243,25 +243,25 @@ def build_mix(config: MixConfig, store: Store | None = None) -> tuple[list[Item]
         # to the looks-unsafe look-alikes, written by two infer runs
         for src in config.base.split(","):
             tap = _Digest()
-            base += tap.tap(read_base(src))
+            read.append((display_name(src), list(tap.tap(read_base(src)))))
+            base += read[-1][1]
             base_inputs.append(_digest(src, tap))
-            origin += [display_name(src)] * (len(base) - len(origin))
     else:
         from saftool.benign import benign_items
 
         tap = _Digest()
         base = list(tap.tap(benign_items(config.base_n, split="train", seed=config.seed)))
         base_inputs.append(_digest(BUILTIN_BASE, tap))
-        origin = [BUILTIN_BASE] * len(base)
+        read.append((BUILTIN_BASE, base))
     inputs[:0] = base_inputs
-    origin += harm_origin
 
-    items = base + harm
     seen: dict[str, str] = {}
-    for item, src in zip(items, origin):
-        if item.id in seen:  # each input's own ids are unique (read_items checks), so two inputs share it
-            raise UsageError(f"id {item.id!r} appears in two inputs: {seen[item.id]} and {src}")
-        seen[item.id] = src
+    for src, group in read:
+        for item in group:
+            if item.id in seen:  # each input's own ids are unique (read_items checks), so two inputs share it
+                raise UsageError(f"id {item.id!r} appears in two inputs: {seen[item.id]} and {src}")
+            seen[item.id] = src
+    items = base + harm
     random.Random(config.seed).shuffle(items)
 
     styles = {item.style for item in harm}
