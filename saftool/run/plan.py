@@ -76,7 +76,8 @@ class BaseDataConfig(_Section):
         "JSON/JSONL file, e.g. from `saftool data pull alpaca`.",
     )
     n: int | None = Field(
-        default=None, ge=1, description="Base examples per mix [default: 2600 builtin, 500 instructions; a file is used whole]."
+        default=None, ge=1, description=f"Base examples per mix [default: {DEFAULT_N[BUILTIN]} builtin, {DEFAULT_N[SELF_DISTILLED]} "
+        "instructions; a file is used whole]."
     )
     max_new_tokens: int = Field(
         default=96, ge=1, description="instructions: the base model's answer length (a cut answer is trimmed to its last sentence)."
@@ -95,7 +96,8 @@ GEN_FIELDS = ("n", "backend", "model", "diverse")
 class GenSection(
     section(
         GenConfig, *GEN_FIELDS, base=_Section,
-        n="Harmful training prompts to generate (mixes draw from these) [default: 700; 100 with a self-distilled base].",
+        n="Harmful training prompts to generate (mixes draw from these) "
+          f"[default: {STUDY_HARM[1]}; {SELF_DISTILLED_HARM[1]} with a self-distilled base].",
         diverse="Select by MiniLM embedding clusters, as the study did.",
     )  # fmt: skip
 ):
