@@ -51,23 +51,23 @@ def sparse_dropout_class():
     distribution, about 1/p times fewer random numbers."""
     import torch
 
+    def scaled_with_zeros(t, scale: float, positions):
+        out = (t * scale).contiguous()
+        out.view(-1)[positions] = 0
+        return out
+
     class SparseDropoutFunction(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, p: float):
             positions = dropped_positions(x.numel(), p)
-            scale = 1.0 / (1.0 - p)
-            out = (x * scale).contiguous()
-            out.view(-1)[positions] = 0
             ctx.save_for_backward(positions)
-            ctx.scale = scale
-            return out
+            ctx.scale = 1.0 / (1.0 - p)
+            return scaled_with_zeros(x, ctx.scale, positions)
 
         @staticmethod
         def backward(ctx, grad):
             (positions,) = ctx.saved_tensors
-            grad_in = (grad * ctx.scale).contiguous()
-            grad_in.view(-1)[positions] = 0
-            return grad_in, None
+            return scaled_with_zeros(grad, ctx.scale, positions), None  # the same mask, the same scale
 
     class SparseDropout(torch.nn.Dropout):
         def forward(self, x):
@@ -78,13 +78,12 @@ def sparse_dropout_class():
     return SparseDropout
 
 
-def lean_lora_layers(model: Any, bf16_autocast: bool) -> int:
+def lean_lora_layers(model: Any, bf16_autocast: bool) -> None:
     """Swap each LoRA layer's dropout for the sparse one and, under bf16 autocast, keep its inputs in
-    bf16 (the product is bf16 either way); the number of LoRA layers changed."""
+    bf16 (the product is bf16 either way)."""
     import torch
     from peft.tuners.lora import LoraLayer
 
-    changed = 0
     for module in model.modules():
         if not isinstance(module, LoraLayer):
             continue
@@ -93,5 +92,3 @@ def lean_lora_layers(model: Any, bf16_autocast: bool) -> int:
                 module.lora_dropout[name] = sparse_dropout_class()(dropout.p)
         if bf16_autocast:
             module.cast_input_dtype_enabled = False
-        changed += 1
-    return changed
