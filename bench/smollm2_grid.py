@@ -60,14 +60,15 @@ def saftool(store: Path, *args: str) -> subprocess.CompletedProcess:
 def sample_per_kind(store: Path, name: str, per_kind: int, seed: int = 0) -> str:
     """Write `per_kind` harmful and `per_kind` safe items of eval set `name`, drawn at random (file order
     kept), as eval set `name-per_kind`; return its name."""
-    items = list(read_records(Store(store).eval_path(name), Item))
+    evals = Store(store)
+    items = list(read_records(evals.eval_path(name), Item))
     rng = random.Random(f"{seed}:{name}")
     chosen: set[str] = set()
     for kind in ("harmful", "benign"):
         ids = [item.id for item in items if item.kind == kind]
         chosen.update(rng.sample(ids, min(per_kind, len(ids))))
     sample = f"{name}-{per_kind}"
-    write_records((item for item in items if item.id in chosen), Store(store).eval_path(sample))
+    write_records((item for item in items if item.id in chosen), evals.eval_path(sample))
     return sample
 
 

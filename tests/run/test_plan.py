@@ -74,6 +74,11 @@ def _argvs(cfg, kind):
     return [shlex.split(line)[3:] for line in run.dry_run_lines(cfg, Store()) if shlex.split(line)[3] == kind]
 
 
+def _distil_argv(prompts: str, answers: str) -> list[str]:
+    """How the grid has the base model answer a prompt file into the self-distilled base set."""
+    return ["infer", "--model", "smollm2-135m", "-i", prompts, "-o", answers, "--template", "chat", "--max-new-tokens", "96"]
+
+
 def test_the_default_base_set_is_the_base_models_own_answers(isolated_store):
     store = Store()
     stages = {s.id: s for s in run.plan(run.load_config(None), store)}
@@ -81,8 +86,7 @@ def test_the_default_base_set_is_the_base_models_own_answers(isolated_store):
     answers = str(store.prompts / "base-answers-study.jsonl")
     assert stages["gen:instructions"].argv[:7] == ["gen", "--kind", "instructions", "--split", "train", "--n", "500"]
     distil = stages["infer:base-answers"]
-    assert distil.argv == ["infer", "--model", "smollm2-135m", "-i", questions, "-o", answers,
-                           "--template", "chat", "--max-new-tokens", "96"]  # fmt: skip
+    assert distil.argv == _distil_argv(questions, answers)
     assert distil.deps == ["gen:instructions", "model:smollm2-135m"] and distil.own_process
     pull = stages["model:smollm2-135m"]  # on first use: a pulled model makes the stage a no-op
     assert pull.argv == ["model", "pull", "smollm2-135m"] and pull.own_process and not pull.deps
@@ -126,8 +130,7 @@ def test_the_look_alikes_join_the_base_set_answered_by_the_base_model(isolated_s
     looks_answers = str(store.prompts / "looks-unsafe-answers-study.jsonl")
     assert stages["gen:looks-unsafe-train"].argv[:7] == ["gen", "--kind", "looks-unsafe", "--split", "train", "--n", "200"]
     distil = stages["infer:looks-unsafe-answers"]
-    assert distil.argv == ["infer", "--model", "smollm2-135m", "-i", looks, "-o", looks_answers,
-                           "--template", "chat", "--max-new-tokens", "96"]  # fmt: skip
+    assert distil.argv == _distil_argv(looks, looks_answers)
     assert distil.deps == ["gen:looks-unsafe-train", "model:smollm2-135m"] and distil.own_process
     answers = str(store.prompts / "base-answers-study.jsonl")
     for name in ("alpaca", "harm100-long"):
