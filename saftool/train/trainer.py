@@ -84,7 +84,7 @@ def make_trainer(
         data_collator=RowPackingCollator(tokenizer.pad_token_id, config.max_length) if lean else None,
     )
     if lean and peft_config is not None:
-        lean_lora_layers(trainer.model, bf16)
+        lean_lora_layers(trainer.model)
     if lean and bf16:
         # torch's CPU flash-attention backward is slow in bf16 on short rows: fwd+bwd of 8 x 9 heads
         # x 130 positions took 34 ms, against 17 ms for the plain matmul-softmax-matmul (and 16 ms for
