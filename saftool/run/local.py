@@ -5,9 +5,8 @@ With one job, a stage runs in the `run` process itself (`runner(argv)`), in plan
 commands in-process, the cores shared out between them, each stage's messages in a log under
 `store/runs/NAME.logs/`. A stage that loads a real model (train or infer of a real base, an hf
 judge) runs in a fresh process of its own whatever `jobs` is: a GPU keeps what a process allocated
-until it exits, so each such stage starts with the whole device. On the CPU it gets the cores shared
-out among the stages running beside it when it starts. A failed stage stops the others (every stage
-resumes).
+until it exits, so each such stage starts with the whole device; on the CPU, with several jobs, it
+gets its share of the cores. A failed stage stops the others (every stage resumes).
 """
 
 from __future__ import annotations
@@ -154,9 +153,8 @@ class LocalExecutor(Executor):
                 self.jobs, initializer=_start_worker, initargs=(threads, os.getpid())
             )
 
-    def _start(self, stage: Stage, beside: int) -> Callable[[], int | None]:
-        """Start a stage that will run with `beside` - 1 others; returns a poll: its exit code once it
-        has ended, else None."""
+    def _start(self, stage: Stage) -> Callable[[], int | None]:
+        """Start a stage; returns a poll: its exit code once it has ended, else None."""
         from saftool.train import checkpoint_dir
 
         resume = stage.kind == "train" and checkpoint_dir(self.store, stage.id.partition(":")[2]).exists()
@@ -167,8 +165,12 @@ class LocalExecutor(Executor):
             console.info(f"{shown}  (own process; log: {log})")
             log.parent.mkdir(parents=True, exist_ok=True)
             env = {**os.environ, "SAFTOOL_NO_PROGRESS": "1"}
-            if self.jobs > 1:  # stages side by side share the cores; one alone (the first, the last) has them all
-                env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(stage_threads(beside))
+            if self.jobs > 1:
+                # stages side by side share the cores, as the pool's workers do. Every stage gets the
+                # same share, even one that happens to run alone: bf16 products split over another
+                # number of threads round differently, and a stage's answers would then depend on
+                # what ran beside it
+                env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(stage_threads(self.jobs))
             with open(log, "w", encoding="utf-8") as sink:
                 child = subprocess.Popen(
                     [sys.executable, "-m", "saftool", *argv], stdout=subprocess.DEVNULL, stderr=sink,
@@ -190,13 +192,11 @@ class LocalExecutor(Executor):
         try:
             while self.pending or running:
                 # in plan order, so one job runs the stages in the order --dry-run prints them
-                ready = [s for s in self.pending if all(d in ended or d not in submitted for d in s.deps)]
-                while len(running) < self.jobs and ready:
-                    stage = ready.pop(0)
+                while len(running) < self.jobs and (
+                    stage := next((s for s in self.pending if all(d in ended or d not in submitted for d in s.deps)), None)
+                ):
                     self.pending.remove(stage)
-                    # the stages that will run beside it: those running and those ready to start now
-                    beside = min(self.jobs, len(running) + 1 + len(ready))
-                    running[stage.id] = (stage, self._start(stage, beside))
+                    running[stage.id] = (stage, self._start(stage))
                 if not running:
                     return  # the plan is in dependency order, so nothing is left that could wait
                 stage, code = _wait_any(running)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -137,9 +138,10 @@ def test_a_stage_that_loads_a_real_model_runs_in_a_process_of_its_own(isolated_s
     assert not run.log_path(store, cfg, gens[0]).exists()
 
 
-def test_real_model_stages_side_by_side_share_the_cores_and_one_alone_has_them_all(isolated_store, tmp_path, monkeypatch):
+def test_real_model_stages_get_their_share_of_the_cores_even_alone(isolated_store, tmp_path, monkeypatch):
     """Each own-process stage's torch threads (OMP_NUM_THREADS) are the cores shared out among the
-    stages running beside it when it starts."""
+    jobs, whether or not another stage runs beside it (bf16 answers depend on the thread count);
+    with one job it keeps torch's default."""
     import subprocess
 
     monkeypatch.chdir(tmp_path)
@@ -160,6 +162,10 @@ def test_real_model_stages_side_by_side_share_the_cores_and_one_alone_has_them_a
     executor = run.LocalExecutor(cfg, store, run.ExecutorOptions(jobs=2))
     executor.submit(gens[:2])
     assert [o.code for o in executor.wait()] == [0, 0]
+    executor.submit(gens[2:])  # alone
+    assert [o.code for o in executor.wait()] == [0]
+    assert threads == ["1", "1", "1"]
+    executor = run.LocalExecutor(cfg, store, run.ExecutorOptions(jobs=1))
     executor.submit(gens[2:])
     assert [o.code for o in executor.wait()] == [0]
-    assert threads == ["1", "1", "2"]
+    assert threads[-1] == os.environ.get("OMP_NUM_THREADS")
