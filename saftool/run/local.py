@@ -191,9 +191,8 @@ class LocalExecutor(Executor):
         submitted = {s.id for s in self.pending}
         try:
             while self.pending or running:
-                # in plan order, so one job runs the stages in the order --dry-run prints them
                 while len(running) < self.jobs and (
-                    stage := next((s for s in self.pending if all(d in ended or d not in submitted for d in s.deps)), None)
+                    stage := next_stage(self.pending, ended, submitted, self.jobs)
                 ):
                     self.pending.remove(stage)
                     running[stage.id] = (stage, self._start(stage))
@@ -219,6 +218,33 @@ class LocalExecutor(Executor):
             child.wait()
         self.children.clear()
         self.pending.clear()
+
+
+def next_stage(pending: list[Stage], ended: set[str], submitted: set[str], jobs: int) -> Stage | None:
+    """The stage to start next, of those whose submitted dependencies have ended: with one job the
+    first in plan order (the order --dry-run prints); with more, the one with the costliest chain of
+    stages after it (`path_costs`; the first of equals). Trainings then go before the answers of the
+    models already trained: in plan order the SmolLM2 grid's last training ran alone, on one of the
+    two cores, for 7 minutes at the end."""
+    ready = (s for s in pending if all(d in ended or d not in submitted for d in s.deps))
+    if jobs == 1:
+        return next(ready, None)
+    cost = path_costs(pending)
+    return max(ready, key=lambda s: cost[s.id], default=None)
+
+
+def path_costs(stages: list[Stage]) -> dict[str, float]:
+    """Each stage's weight plus the costliest chain of `stages` that depend on it (its critical path
+    to the end; `Stage.weight` is a rough relative cost)."""
+    after: dict[str, list[Stage]] = {s.id: [] for s in stages}
+    for stage in stages:
+        for dep in stage.deps:
+            if dep in after:
+                after[dep].append(stage)
+    cost: dict[str, float] = {}
+    for stage in reversed(stages):  # the plan is in dependency order: what depends on a stage comes later
+        cost[stage.id] = stage.weight + max((cost[s.id] for s in after[stage.id]), default=0.0)
+    return cost
 
 
 def _wait_any(running: dict[str, tuple[Stage, Callable[[], int | None]]]) -> tuple[Stage, int]:

@@ -169,3 +169,24 @@ def test_real_model_stages_get_their_share_of_the_cores_even_alone(isolated_stor
     executor.submit(gens[2:])
     assert [o.code for o in executor.wait()] == [0]
     assert threads[-1] == os.environ.get("OMP_NUM_THREADS")
+
+
+def test_next_stage_is_plan_order_with_one_job_and_costliest_first_with_more(isolated_store):
+    """Two jobs start the grid's trainings before any model's answers, which would leave the last
+    training alone at the end; one job keeps --dry-run's order."""
+    cfg = run.smoke(run.load_config(None))
+    stages = run.plan(cfg, Store())
+    submitted = {s.id for s in stages}
+
+    def order(jobs: int) -> list[str]:
+        pending, ended, started = list(stages), set(), []
+        while stage := local.next_stage(pending, ended, submitted, jobs):
+            pending.remove(stage)
+            started.append(stage.id)
+            ended.add(stage.id)  # it ends before the next starts: the order of choice is what counts
+        return started
+
+    assert order(1) == [s.id for s in stages]
+    kinds = [i.partition(":")[0] for i in order(2)]
+    assert kinds.index("infer", kinds.index("train")) > max(k for k, kind in enumerate(kinds) if kind == "train")
+    assert sorted(order(2)) == sorted(submitted)
