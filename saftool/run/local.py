@@ -25,7 +25,6 @@ from saftool.run.executor import Executor, ExecutorOptions, Outcome, log_path, s
 from saftool.run.plan import RunConfig, Stage
 from saftool.store import Store
 
-
 # a real base this small runs several stages at once on a CPU: each stage holds its own copy (float32
 # weights and a bf16 one, about 6 bytes a parameter, ~0.8 GB for SmolLM2-135M)
 SMALL_BASE_PARAMETERS = 1_000_000_000
