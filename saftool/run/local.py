@@ -37,15 +37,15 @@ def default_jobs(config: RunConfig) -> int:
 
     * A tool-built model (tiny, smoke) trains and answers on one CPU thread, since its matrices are
       too small to split (see `train.session.cpu_threads`).
-    * A small packaged base (`pretrained.PRETRAINED`, such as the default SmolLM2-135M) on a machine
-      without a GPU: a LoRA step ran 283 tokens/s on 1 thread and 303 on 2, and two 1-thread runs side
+    * A small packaged base (`pretrained.PRETRAINED`, such as the default SmolLM2-135M) that trains
+      on the CPU (its preset's device, settled as `train` settles it): a LoRA step ran 283 tokens/s on 1 thread and 303 on 2, and two 1-thread runs side
       by side 577 in all; bf16 greedy decoding 245 tokens/s on 1 thread and 395 on 2 (2-core box,
       idle, 2026-12-06). Two stages at once train 1.9x and answer 1.2x faster than one on both cores.
     * Any other real base model gets one job: it wants the whole GPU, or every core, to itself, and
       each job would hold its own copy of it.
     """
     cores, models = os.cpu_count() or 1, len(config.models())
-    if config.tool_built_models or (_small_packaged_base(config) and not _gpu_visible()):
+    if config.tool_built_models or (_small_packaged_base(config) and not _trains_on_cuda(config)):
         return max(1, min(cores, models))
     return 1
 
@@ -62,10 +62,12 @@ def _small_packaged_base(config: RunConfig) -> bool:
     return entry is not None and entry.parameters <= SMALL_BASE_PARAMETERS
 
 
-def _gpu_visible() -> bool:
-    import torch
+def _trains_on_cuda(config: RunConfig) -> bool:
+    """Where the grid's trainings run, by the one rule train itself follows (`devices.resolve_device`)."""
+    from saftool.devices import resolve_device
+    from saftool.presets import resolve_config
 
-    return torch.cuda.is_available()
+    return resolve_device(resolve_config(config.train.resolved_preset, base_model=config.train.resolved_base_model).device)
 
 
 def run_subprocess(argv: list[str]) -> int:
@@ -136,11 +138,13 @@ class LocalExecutor(Executor):
             raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
         self.runner = options.runner or run_subprocess
         self.pending: list[Stage] = []
+        self.path_cost: dict[str, float] = {}
         self.pool = None
         self.children: dict[str, subprocess.Popen] = {}
 
     def submit(self, stages: list[Stage]) -> None:
         self.pending = list(stages)
+        self.path_cost = path_costs(self.pending)
         self.total = len(stages)
         self.position = {stage.id: i for i, stage in enumerate(stages, 1)}
         if self.jobs > 1 and any(not s.own_process for s in stages):
@@ -191,7 +195,7 @@ class LocalExecutor(Executor):
         try:
             while self.pending or running:
                 while len(running) < self.jobs and (
-                    stage := next_stage(self.pending, ended, submitted, self.jobs)
+                    stage := next_stage(self.pending, ended, submitted, self.jobs, self.path_cost)
                 ):
                     self.pending.remove(stage)
                     running[stage.id] = (stage, self._start(stage))
@@ -219,17 +223,19 @@ class LocalExecutor(Executor):
         self.pending.clear()
 
 
-def next_stage(pending: list[Stage], ended: set[str], submitted: set[str], jobs: int) -> Stage | None:
+def next_stage(
+    pending: list[Stage], ended: set[str], submitted: set[str], jobs: int, path_cost: dict[str, float]
+) -> Stage | None:
     """The stage to start next, of those whose submitted dependencies have ended: with one job the
     first in plan order (the order --dry-run prints); with more, the one with the costliest chain of
-    stages after it (`path_costs`; the first of equals). Trainings then go before the answers of the
+    stages after it (`path_cost`, from `path_costs` of the submitted stages, computed once: what
+    depends on a stage is still pending while it is; the first of equals). Trainings then go before the answers of the
     models already trained: in plan order the SmolLM2 grid's last training ran alone, on one of the
     two cores, for 7 minutes at the end."""
     ready = (s for s in pending if all(d in ended or d not in submitted for d in s.deps))
     if jobs == 1:
         return next(ready, None)
-    cost = path_costs(pending)
-    return max(ready, key=lambda s: cost[s.id], default=None)
+    return max(ready, key=lambda s: path_cost[s.id], default=None)
 
 
 def path_costs(stages: list[Stage]) -> dict[str, float]:

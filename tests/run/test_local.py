@@ -71,7 +71,9 @@ def test_rerun_skips_finished_stages_and_resumes_after_failure(isolated_store, t
 def test_default_jobs_one_per_core_for_tool_built_models_and_small_packaged_bases_on_a_cpu(monkeypatch):
     tiny = run.RunConfig(train={"preset": "tiny"})
     default = run.load_config(None)  # SmolLM2-135M, packaged
-    monkeypatch.setattr(local, "_gpu_visible", lambda: False)
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
     assert run.default_jobs(tiny) == 2 and run.default_jobs(default) == 2
     monkeypatch.setattr(local.os, "cpu_count", lambda: 64)
@@ -79,7 +81,7 @@ def test_default_jobs_one_per_core_for_tool_built_models_and_small_packaged_base
     # a base of unknown size, or a large one, keeps one job: each job would hold its own copy
     assert run.default_jobs(run.RunConfig(train={"preset": "llama2-7b-qlora"})) == 1
     assert run.default_jobs(run.RunConfig(train={"base_model": "meta-llama/Llama-2-7b-hf"})) == 1
-    monkeypatch.setattr(local, "_gpu_visible", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert run.default_jobs(default) == 1  # on a GPU a real base wants the whole device
     assert run.default_jobs(tiny) == 7
 
@@ -177,10 +179,11 @@ def test_next_stage_is_plan_order_with_one_job_and_costliest_first_with_more(iso
     cfg = run.smoke(run.load_config(None))
     stages = run.plan(cfg, Store())
     submitted = {s.id for s in stages}
+    cost = local.path_costs(stages)
 
     def order(jobs: int) -> list[str]:
         pending, ended, started = list(stages), set(), []
-        while stage := local.next_stage(pending, ended, submitted, jobs):
+        while stage := local.next_stage(pending, ended, submitted, jobs, cost):
             pending.remove(stage)
             started.append(stage.id)
             ended.add(stage.id)  # it ends before the next starts: the order of choice is what counts
