@@ -59,7 +59,9 @@ def run(
     jobs: int = typer.Option(
         None, "--jobs", "-j", min=1, show_default=False,
         help="local: stages at once, in worker processes logging to store/runs/NAME.logs/ [default: one per CPU "
-        "core for tool-built models (they train on one thread each), else 1].",
+        "core, up to one per model, for tool-built models and for a small packaged base such as smollm2-135m "
+        "trained on the CPU (each stage gets its share of the cores), else 1; with several, trainings start "
+        "before answers].",
     ),
     wait: bool = typer.Option(
         False, "--wait",
