@@ -68,7 +68,11 @@ def read_labelled(
     """Labelled rows; a row with `eval_set` and `id` but no `prompt` takes its prompt (the item's
     instruction, what judges read) and, lacking one, its `kind` from `store`'s eval set. Rows people
     labelled `unknown` (empty answers) carry no verdict to agree with or learn from: left out."""
-    return (row for row in _read_all(paths, human_column, store) if row["human"] != "unknown")
+    return filter(_has_verdict, _read_all(paths, human_column, store))
+
+
+def _has_verdict(row: dict[str, Any]) -> bool:
+    return row["human"] != "unknown"
 
 
 def _read_all(paths: Sequence[str | Path], human_column: str | None, store: Store | None) -> Iterator[dict[str, Any]]:
@@ -207,7 +211,7 @@ def evaluate(
     if estimate not in ESTIMATES:
         raise UsageError(f"--estimate must be one of {', '.join(ESTIMATES)}")
     every = list(_read_all(paths, human_column, store))
-    rows = [row for row in every if row["human"] != "unknown"]  # as read_labelled keeps them
+    rows = list(filter(_has_verdict, every))  # what read_labelled yields
     verdicts: list[Verdict | None] = [None] * len(rows)
     if column is not None:
         if estimate != "in-sample":
