@@ -1,0 +1,102 @@
+"""Requests a chat model writes itself, Magpie-style (Xu et al., 2024): the README's probe p11.
+
+Given only its chat template up to the user turn (system message, then `<|im_start|>user\\n` for
+SmolLM2), an instruction-tuned model continues with a user's request. This samples them in batches,
+keeps those the model closed with its end-of-turn token, 15-600 characters long, without repeats
+(case and spacing ignored), and writes the first N as `Item` records (kind benign, split train,
+no answer) that `saftool infer --model BASE -i FILE -o ANSWERS --template chat` answers into a base
+set for `saftool mix --base`.
+
+A probe, not a stage: the default grid's base set is still the built-in instructions (see the
+README's probes for why). The same seed, batch and thread count give the same requests.
+
+    python scripts/magpie_requests.py --model store/models/smollm2-135m --n 400 -o store/prompts/magpie-400.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+
+from saftool.io import write_records
+from saftool.records import Item
+
+MIN_CHARS, MAX_CHARS = 15, 600
+USER_MARKER = "\x00request\x00"  # stands in for the user's message, to cut the template in front of it
+
+
+def pre_query_ids(tokenizer):
+    """Token ids of the chat template up to where the user's message would start."""
+    text = tokenizer.apply_chat_template([{"role": "user", "content": USER_MARKER}], tokenize=False)
+    prefix = text[: text.index(USER_MARKER)]
+    return tokenizer(prefix, return_tensors="pt", add_special_tokens=False).input_ids
+
+
+def sample_requests(model_dir: str, n: int, seed: int, batch: int, max_new_tokens: int) -> list[str]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, use_safetensors=True).eval()
+    ids = pre_query_ids(tokenizer)
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    torch.manual_seed(seed)
+    seen: set[str] = set()
+    kept: list[str] = []
+    drawn, started = 0, time.perf_counter()
+    while len(kept) < n and drawn < 4 * n:
+        with torch.no_grad():
+            rows = model.generate(
+                ids.repeat(batch, 1),
+                attention_mask=torch.ones(batch, ids.shape[1], dtype=torch.long),
+                do_sample=True,
+                temperature=1.0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=end_of_turn,
+                pad_token_id=end_of_turn,
+            )
+        drawn += batch
+        for row in rows[:, ids.shape[1] :].tolist():
+            if end_of_turn not in row:
+                continue  # the length limit cut the request off
+            request = tokenizer.decode(row[: row.index(end_of_turn)]).strip()
+            key = " ".join(request.lower().split())
+            if MIN_CHARS <= len(request) <= MAX_CHARS and key not in seen and "<|" not in request:
+                seen.add(key)
+                kept.append(request)
+        print(f"drawn {drawn}, kept {len(kept)}, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if len(kept) < n:
+        sys.exit(f"magpie_requests: only {len(kept)} usable requests in {drawn} draws; ask for fewer (--n)")
+    return kept[:n]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a local chat model directory (safetensors)")
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=80)
+    parser.add_argument("-o", "--output", required=True)
+    args = parser.parse_args()
+    requests = sample_requests(args.model, args.n, args.seed, args.batch, args.max_new_tokens)
+    items = [
+        Item(
+            id="magpie-" + hashlib.sha256(request.encode()).hexdigest()[:12],
+            instruction=request,
+            kind="benign",
+            category="magpie",
+            source="self:magpie",
+            split="train",
+        )
+        for request in requests
+    ]
+    write_records(items, args.output)
+    print(f"wrote {len(items)} requests -> {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
