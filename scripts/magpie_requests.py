@@ -1,4 +1,4 @@
-"""Requests a chat model writes itself, Magpie-style (Xu et al., 2024): the README's probe p11.
+"""Requests a chat model writes itself, Magpie-style (Xu et al., 2024): the README's probes p11-p13.
 
 Given only its chat template up to the user turn (system message, then `<|im_start|>user\\n` for
 SmolLM2), an instruction-tuned model continues with a user's request. This samples them in batches,
