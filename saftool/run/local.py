@@ -38,9 +38,10 @@ def default_jobs(config: RunConfig) -> int:
     * A tool-built model (tiny, smoke) trains and answers on one CPU thread, since its matrices are
       too small to split (see `train.session.cpu_threads`).
     * A small packaged base (`pretrained.PRETRAINED`, such as the default SmolLM2-135M) that trains
-      on the CPU (its preset's device, settled as `train` settles it): a LoRA step ran 283 tokens/s on 1 thread and 303 on 2, and two 1-thread runs side
-      by side 577 in all; bf16 greedy decoding 245 tokens/s on 1 thread and 395 on 2 (2-core box,
-      idle, 2026-12-06). Two stages at once train 1.9x and answer 1.2x faster than one on both cores.
+      on the CPU (`[train]`'s device, settled as `train` settles it): a LoRA step ran 283 tokens/s
+      on 1 thread and 303 on 2, and two 1-thread runs side by side 577 in all; bf16 greedy
+      decoding 245 tokens/s on 1 thread and 395 on 2 (2-core box, idle, 2026-12-06). Two stages at
+      once train 1.9x and answer 1.2x faster than one on both cores.
     * Any other real base model gets one job: it wants the whole GPU, or every core, to itself, and
       each job would hold its own copy of it.
     """
@@ -65,9 +66,8 @@ def _small_packaged_base(config: RunConfig) -> bool:
 def _trains_on_cuda(config: RunConfig) -> bool:
     """Where the grid's trainings run, by the one rule train itself follows (`devices.resolve_device`)."""
     from saftool.devices import resolve_device
-    from saftool.presets import resolve_config
 
-    return resolve_device(resolve_config(config.train.resolved_preset, base_model=config.train.resolved_base_model).device)
+    return resolve_device(config.train.device)
 
 
 def run_subprocess(argv: list[str]) -> int:

@@ -176,6 +176,13 @@ class TrainSection(
         return flags[flags.index(flag) + 1] if flag in flags[:-1] else None
 
     @property
+    def device(self) -> str:
+        """The device train is told: `--device` in `extra_args`, else its preset's, as train settles them."""
+        from saftool.presets import resolve_config
+
+        return self._flag("--device") or resolve_config(self.resolved_preset, base_model=self.resolved_base_model).device
+
+    @property
     def prompt_format(self) -> dict[str, str | None]:
         """The template and system message the grid trains with: its base model answers the base set so."""
         from saftool.presets import PRESETS

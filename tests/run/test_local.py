@@ -84,6 +84,8 @@ def test_default_jobs_one_per_core_for_tool_built_models_and_small_packaged_base
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert run.default_jobs(default) == 1  # on a GPU a real base wants the whole device
     assert run.default_jobs(tiny) == 7
+    # told to train on the CPU (a flag train receives), the small base shares the cores again
+    assert run.default_jobs(run.RunConfig(train={"extra_args": ["--device", "cpu"]})) == 7
 
 
 def test_jobs_must_be_positive(isolated_store):
