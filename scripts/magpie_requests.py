@@ -39,7 +39,7 @@ def pre_query_ids(tokenizer):
     return tokenizer(prefix, return_tensors="pt", add_special_tokens=False).input_ids
 
 
-def sample_requests(model: str, store: str, n: int, seed: int, batch: int, max_new_tokens: int) -> list[str]:
+def sample_requests(model: str, store: str | None, n: int, seed: int, batch: int, max_new_tokens: int) -> list[str]:
     import torch
 
     from saftool.runtimes import load_runtime
@@ -83,12 +83,12 @@ def sample_requests(model: str, store: str, n: int, seed: int, batch: int, max_n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a chat model: store name, directory or Hub id")
-    parser.add_argument("--store", default="store", help="the store that names resolve in")
-    parser.add_argument("--n", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--max-new-tokens", type=int, default=80)
-    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--store", help="the store that names resolve in [default: as saftool's --store]")
+    parser.add_argument("--n", type=int, default=400, help="requests to write (default 400)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--batch", type=int, default=32, help="requests sampled at once; another batch gives others")
+    parser.add_argument("--max-new-tokens", type=int, default=80, help="longest request; a longer one is dropped")
+    parser.add_argument("-o", "--output", required=True, help="the JSONL file of Item records (written atomically)")
     args = parser.parse_args()
     requests = sample_requests(args.model, args.store, args.n, args.seed, args.batch, args.max_new_tokens)
     settings = {k: v for k, v in vars(args).items() if k not in ("output", "store")}
