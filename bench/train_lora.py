@@ -119,12 +119,13 @@ def trl_trainer(items, base: Path, out: Path, config):
         disable_tqdm=True,
         use_cpu=True,
     )
+    model = AutoModelForCausalLM.from_pretrained(base)
     return SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(base),
+        model=model,
         args=args,
         train_dataset=prompt_completion_dataset(items, config.template, config.system),
         processing_class=AutoTokenizer.from_pretrained(base),
-        peft_config=lora_config(config),
+        peft_config=lora_config(config, model),
     )
 
 

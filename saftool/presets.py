@@ -79,6 +79,12 @@ class TrainConfig(BaseModel):
     lora_alpha: int = Field(default=16, ge=1)
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     lora_target_modules: tuple[str, ...] = Field(default=("q_proj", "v_proj"))
+    lora_layers: int | None = Field(
+        default=None,
+        ge=1,
+        description="LoRA on the top N decoder layers only (null: every layer). The layers below are frozen "
+        "whole, so a one-process CPU run computes their output once per example and reuses it every epoch.",
+    )
     template: Template = Field(
         default="alpaca",
         description="Prompt format: the study's Alpaca template, or the base tokenizer's own chat template.",
@@ -105,11 +111,13 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(default=10, ge=1, description="Optimizer steps between loss-curve points.")
 
     @model_validator(mode="after")
-    def _one_batch_rule(self) -> TrainConfig:
+    def _consistent(self) -> TrainConfig:
         if self.effective_batch is not None and self.grad_accum != 1:
             raise ValueError("give effective_batch or grad_accum, not both")
         if self.system is not None and self.template != "chat":
             raise ValueError("a system message needs template chat")
+        if self.lora_layers is not None and self.method == "full":
+            raise ValueError("lora_layers needs method lora or qlora")
         return self
 
     def accumulation_steps(self, processes: int) -> int:

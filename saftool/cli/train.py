@@ -39,6 +39,10 @@ def train(
     lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA scale numerator: the adapter's update is scaled by alpha / rank."),
     lora_dropout: float = typer.Option(None, "--lora-dropout", help="Dropout on the LoRA adapter's input."),
     target_modules: str = typer.Option(None, "--target-modules", help="Comma-separated LoRA targets, e.g. q_proj,v_proj; all-linear for every linear layer."),
+    lora_layers: int = typer.Option(
+        None, "--lora-layers", help="LoRA on the top N decoder layers only [default: every layer]. The layers "
+        "below are frozen; a CPU run computes their output once per example instead of every step."
+    ),
     template: str = typer.Option(
         None, "--template", help="Prompt format: alpaca (the study's) or chat (the base tokenizer's chat template; "
         "the loss covers the assistant's tokens only)."
@@ -89,6 +93,7 @@ def train(
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
         lora_target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()) if target_modules else None,
+        lora_layers=lora_layers,
         padding_free=padding_free,
         device=device,
     )

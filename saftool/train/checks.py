@@ -67,21 +67,31 @@ def check_base_model(config: TrainConfig, base_path: str):
                 f"--target-modules {','.join(missing)}: no such layer in {config.base_model!r}; "
                 f"LoRA can target: {', '.join(leaves)}"
             )
+    if config.method != "full" and config.lora_layers:
+        num_layers = base_config(config, base_path).num_hidden_layers
+        if config.lora_layers > num_layers:
+            raise UsageError(f"--lora-layers {config.lora_layers}: {config.base_model!r} has {num_layers} decoder layers")
     return tokenizer
+
+
+def base_config(config: TrainConfig, base_path: str):
+    """The base's transformers config (config.json only)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(base_path, trust_remote_code=False)
+    except OSError as exc:
+        raise load_error(config, base_path, exc) from None
 
 
 def targetable_modules(config: TrainConfig, base_path: str) -> list[str]:
     """Dotted names of the base's layers a LoRA adapter can wrap (linear, embedding, convolution)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
     from transformers.pytorch_utils import Conv1D
 
-    try:
-        model_config = AutoConfig.from_pretrained(base_path, trust_remote_code=False)
-    except OSError as exc:
-        raise load_error(config, base_path, exc) from None
     with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=False)
+        skeleton = AutoModelForCausalLM.from_config(base_config(config, base_path), trust_remote_code=False)
     kinds = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, Conv1D)
     return [name for name, module in skeleton.named_modules() if isinstance(module, kinds)]
 

@@ -63,6 +63,9 @@ class RowPackingCollator:
     def __init__(self, pad_token_id: int, row_length: int):
         self.pad_token_id = pad_token_id
         self.row_length = row_length
+        # with frozen lower layers (frozen_prefix): their output for each example, keyed by its ids;
+        # the batch then also carries it, laid out as the ids are, as `inputs_embeds`
+        self.frozen_states: dict[tuple[int, ...], Any] | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
@@ -90,7 +93,24 @@ class RowPackingCollator:
                 # row of one example is one sequence (no mask), and padding sees only what precedes it
                 position_ids[r, at:] = torch.arange(width - at)
                 at += n
-        return {"input_ids": input_ids, "labels": labels_out, "position_ids": position_ids}
+        batch = {"input_ids": input_ids, "labels": labels_out, "position_ids": position_ids}
+        if self.frozen_states is not None:
+            batch["inputs_embeds"] = self._frozen_rows(rows, width)
+        return batch
+
+    def _frozen_rows(self, rows, width: int):
+        """The frozen layers' output of each row's examples, side by side as their ids are; zeros at
+        the padding (which no real position attends to)."""
+        import torch
+
+        first = self.frozen_states[tuple(rows[0][0][0])]
+        out = torch.zeros((len(rows), width, first.shape[-1]), dtype=first.dtype)
+        for r, row in enumerate(rows):
+            at = 0
+            for ids, _ in row:
+                out[r, at : at + len(ids)] = self.frozen_states[tuple(ids)]
+                at += len(ids)
+        return out
 
     @staticmethod
     def _packed_rows(seqs, cap: int) -> list[list[tuple[list[int], list[int]]]]:

@@ -9,6 +9,13 @@ from pathlib import Path
 from saftool.presets import TrainConfig
 from saftool.records import Item
 from saftool.train.collate import RowPackingCollator, prompt_completion_dataset
+from saftool.train.frozen_prefix import (
+    decoder_linear_names,
+    decoder_stack,
+    frozen_states,
+    only_layers,
+    top_layers,
+)
 from saftool.train.lean_lora import lean_lora_layers
 from saftool.train.loading import load_model, load_tokenizer
 
@@ -70,21 +77,27 @@ def make_trainer(
         trust_remote_code=False,
     )
     model = load_model(config, base_path, use_cuda, bf16, sharding)
-    peft_config = lora_config(config) if config.method != "full" else None
+    peft_config = lora_config(config, model) if config.method != "full" else None
     # the lean loss calls the model's own modules, which a DistributedDataParallel wrapper would bypass;
     # 4-bit bases keep TRL's path
     lean = not use_cuda and config.method != "qlora" and not config.padding_free and processes == 1
     trainer_cls = _lean_trainer_class(SFTTrainer) if lean else SFTTrainer
+    collator = RowPackingCollator(tokenizer.pad_token_id, config.max_length) if lean else None
     trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=prompt_completion_dataset(items, config.template, config.system),
         processing_class=tokenizer,
         peft_config=peft_config,
-        data_collator=RowPackingCollator(tokenizer.pad_token_id, config.max_length) if lean else None,
+        data_collator=collator,
     )
     if lean and peft_config is not None:
         lean_lora_layers(trainer.model)
+        if config.lora_layers:
+            trainer.frozen_layers = model.config.num_hidden_layers - config.lora_layers
+            collator.frozen_states = frozen_states(
+                trainer.model, trainer.train_dataset["input_ids"], trainer.frozen_layers, bf16
+            )
     if lean and bf16:
         # torch's CPU flash-attention backward is slow in bf16 on short rows: fwd+bwd of 8 x 9 heads
         # x 130 positions took 34 ms, against 17 ms for the plain matmul-softmax-matmul (and 16 ms for
@@ -125,14 +138,21 @@ def _lean_trainer_class(base):
     import torch.nn.functional as F
 
     class LeanSFTTrainer(base):
+        frozen_layers = 0  # the lower layers whose output the batches carry, as `inputs_embeds`
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             # the decoder stack under the LM head (a PEFT model's LoRA layers sit inside it); called
             # directly, it is outside the autocast accelerate wraps around the model's forward, so
             # bf16 runs open their own (LoRA layers then take their bf16 inputs as they are)
-            causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+            stack = decoder_stack(model)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.args.bf16):
-                hidden = causal_lm.base_model(**inputs, use_cache=False).last_hidden_state[:, :-1]
+                if "inputs_embeds" in inputs:  # the frozen layers' output: only the layers above run
+                    inputs.pop("input_ids")
+                    with only_layers(stack, self.frozen_layers):
+                        hidden = stack(**inputs, use_cache=False).last_hidden_state[:, :-1]
+                else:
+                    hidden = stack(**inputs, use_cache=False).last_hidden_state[:, :-1]
                 targets = labels[:, 1:]
                 mask = targets != -100
                 logits = model.get_output_embeddings()(hidden[mask])
@@ -144,15 +164,24 @@ def _lean_trainer_class(base):
     return LeanSFTTrainer
 
 
-def lora_config(config: TrainConfig):
-    """The PEFT LoRA adapter of `config` (LoRA and QLoRA alike)."""
+def lora_config(config: TrainConfig, model=None):
+    """The PEFT LoRA adapter of `config` (LoRA and QLoRA alike); `model`, the base, is needed for
+    `lora_layers` only."""
     from peft import LoraConfig
 
     targets = list(config.lora_target_modules)
+    layers = None
+    if config.lora_layers:
+        if model is None:
+            raise ValueError("lora_layers needs the base model")
+        layers = top_layers(config.lora_layers, model.config.num_hidden_layers)
+        if targets == ["all-linear"]:  # PEFT takes a layer range only with the targets named
+            targets = decoder_linear_names(model)
     return LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules="all-linear" if targets == ["all-linear"] else targets,  # PEFT's word for every linear layer
+        layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )

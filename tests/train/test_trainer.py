@@ -77,3 +77,55 @@ def test_bf16_autocast_default(monkeypatch):
     assert default_bf16(real, use_cuda=False) and not default_bf16(resolve_config("tiny"), use_cuda=False)
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
     assert not default_bf16(real, use_cuda=False)
+
+
+@pytest.mark.parametrize("layout", ["packed", "padded"])
+def test_top_layer_lora_on_frozen_states_trains_as_the_whole_model_does(smoke_base, tmp_path, monkeypatch, layout):
+    """With LoRA on the top layer only (`lora_layers`), the lean path computes the frozen layer's
+    output once per example and runs the top layer on it: the loss and every adapter gradient equal
+    the whole model's on TRL's padded batch, and the model has all its layers again afterwards."""
+    import torch
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from saftool.train import collate
+    from saftool.train.frozen_prefix import decoder_stack
+
+    monkeypatch.setattr(collate, "PAD_RATHER_THAN_PACK", 0.0 if layout == "packed" else 100.0)
+    config = resolve_config(
+        "smoke", method="lora", base_model=str(smoke_base), lora_target_modules=("all-linear",), lora_layers=1,
+        lora_dropout=0.0, bf16=False,
+    )
+    trainer = make_trainer(config, mix_items()[:40], str(smoke_base), tmp_path / "ckpt", False, 1, 1)
+    adapters = {name: p for name, p in trainer.model.named_parameters() if p.requires_grad}
+    assert adapters and all(".layers.1." in name for name in adapters)  # the smoke base has layers 0 and 1
+    assert {name.split(".layers.1.")[1].split(".lora_")[0] for name in adapters} == {
+        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+    }
+    for p in adapters.values():  # LoRA's B starts at zero; give A a gradient too
+        torch.nn.init.normal_(p, std=0.1)
+    examples = [trainer.train_dataset[i] for i in range(8)]
+    batch = trainer.data_collator(examples)
+    assert batch["inputs_embeds"].shape == (*batch["input_ids"].shape, 32)
+
+    def loss_and_grads(loss_fn):
+        trainer.model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in adapters.items()}
+
+    lean, lean_grads = loss_and_grads(lambda: trainer.compute_loss(trainer.model, dict(batch)))
+    padded = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)(examples)
+    reference, reference_grads = loss_and_grads(lambda: trainer.model(**padded).loss)
+    assert torch.allclose(lean, reference, atol=1e-5), (lean, reference)
+    for name, grad in reference_grads.items():
+        assert grad.abs().sum() > 0 and torch.allclose(lean_grads[name], grad, atol=1e-5), name
+    assert len(decoder_stack(trainer.model).layers) == 2
+
+
+def test_lora_layers_beyond_the_base_is_a_usage_error(smoke_base):
+    from saftool.errors import UsageError
+
+    config = resolve_config("smoke", method="lora", base_model=str(smoke_base), lora_layers=3)
+    with pytest.raises(UsageError, match="--lora-layers 3: .* has 2 decoder layers"):
+        check_base_model(config, str(smoke_base))
