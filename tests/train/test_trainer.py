@@ -79,18 +79,21 @@ def test_bf16_autocast_default(monkeypatch):
     assert not default_bf16(real, use_cuda=False)
 
 
-@pytest.mark.parametrize("layout", ["packed", "padded"])
-def test_top_layer_lora_on_frozen_states_trains_as_the_whole_model_does(smoke_base, tmp_path, monkeypatch, layout):
+@pytest.mark.parametrize("layout,fits", [("packed", True), ("padded", True), ("padded", False)])
+def test_top_layer_lora_on_frozen_states_trains_as_the_whole_model_does(smoke_base, tmp_path, monkeypatch, layout, fits):
     """With LoRA on the top layer only (`lora_layers`), the lean path computes the frozen layer's
     output once per example and runs the top layer on it: the loss and every adapter gradient equal
-    the whole model's on TRL's padded batch, and the model has all its layers again afterwards."""
+    the whole model's on TRL's padded batch, and the model has all its layers again afterwards. Where
+    that output would not fit its memory budget, the batches carry none and the whole model runs."""
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from saftool.train import collate
+    from saftool.train import collate, frozen_prefix
     from saftool.train.frozen_prefix import decoder_stack
 
     monkeypatch.setattr(collate, "PAD_RATHER_THAN_PACK", 0.0 if layout == "packed" else 100.0)
+    if not fits:
+        monkeypatch.setattr(frozen_prefix, "FROZEN_STATES_MAX_BYTES", 1000)
     config = resolve_config(
         "smoke", method="lora", base_model=str(smoke_base), lora_target_modules=("all-linear",), lora_layers=1,
         lora_dropout=0.0, bf16=False,
@@ -106,7 +109,10 @@ def test_top_layer_lora_on_frozen_states_trains_as_the_whole_model_does(smoke_ba
         torch.nn.init.normal_(p, std=0.1)
     examples = [trainer.train_dataset[i] for i in range(8)]
     batch = trainer.data_collator(examples)
-    assert batch["inputs_embeds"].shape == (*batch["input_ids"].shape, 32)
+    if fits:
+        assert batch["inputs_embeds"].shape == (*batch["input_ids"].shape, 32)
+    else:
+        assert "inputs_embeds" not in batch
 
     def loss_and_grads(loss_fn):
         trainer.model.zero_grad()
