@@ -4,8 +4,9 @@ The plan is a list of stages, each the exact argv of one `saftool` command with 
 asks for and the stages it depends on. Executors (`saftool.run.local`, `.slurm`, `.ray`) run those
 argv; `--dry-run` prints them, so the printed plan and what `run` does cannot drift apart.
 
-Each stage has a key: the hash of its argv and of the keys of the stages it depends on; a stage is
-skipped when its finished record holds that key and its outputs exist (`saftool.run.executor`).
+Each stage has a key: the hash of its argv and of the keys of the stages it depends on (a training's
+also of its preset's settings, which its argv only names); a stage is skipped when its finished
+record holds that key and its outputs exist (`saftool.run.executor`).
 """
 
 from __future__ import annotations
@@ -164,12 +165,22 @@ class TrainSection(
     @property
     def resolved_base_model(self) -> str | None:
         """The pretrained model the grid tunes; None for the tool-built models."""
-        from saftool.presets import PRESETS
-
         if self.base_model:
             return self.base_model
-        preset = PRESETS.get(self.resolved_preset or "")
+        preset = self._preset
         return preset.base_model if preset is not None else None
+
+    @property
+    def preset_settings(self) -> dict | None:
+        """The settings of the preset train is given (None without one)."""
+        preset = self._preset
+        return preset.model_dump(mode="json") if preset is not None else None
+
+    @property
+    def _preset(self):
+        from saftool.presets import PRESETS
+
+        return PRESETS.get(self.resolved_preset or "")
 
     def _flag(self, flag: str) -> str | None:
         flags = self.extra_args
@@ -478,6 +489,9 @@ class Stage:
     deps: list[str] = field(default_factory=list)
     weight: float = 1.0  # rough relative cost, for the overall bar's time-left estimate
     key: str = ""
+    # what the argv names without spelling out (a training preset's settings): part of the key, so a
+    # store trained under a preset since changed trains again
+    settings: dict | None = None
     resources: StageResources = StageResources(1, 0, None, None)
     own_process: bool = False  # loads a real model: gets a fresh process (and with it the whole GPU)
 
@@ -585,7 +599,7 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         train_argv = ["train", *to_argv(job), *config.train.extra_args]
         stages.append(
             Stage(f"train:{model.name}", train_argv, [store.model_dir(model.name) / "train_run.json"],
-                  deps=[f"mix:{model.mix}", *pulled], weight=20)
+                  deps=[f"mix:{model.mix}", *pulled], weight=20, settings=config.train.preset_settings)
         )
         job = InferJob(model=model.name, eval_sets=",".join(eval_sets), backend=config.infer.backend,
                        max_new_tokens=config.infer.max_new_tokens, template=config.infer.template or None,
@@ -611,7 +625,8 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
     for stage in stages:
         stage.resources = config.stage_resources(stage.kind)
         stage.own_process = config.loads_real_model(stage.kind) or stage.kind == "model"  # a pull loads one too
-        stage.key = config_hash({"argv": stage.argv, "deps": [keys[d] for d in stage.deps]})
+        keyed = {"argv": stage.argv, "deps": [keys[d] for d in stage.deps]}
+        stage.key = config_hash({**keyed, "settings": stage.settings} if stage.settings else keyed)
         keys[stage.id] = stage.key
     return stages
 

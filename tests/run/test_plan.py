@@ -153,6 +153,22 @@ def test_stage_keys_chain_through_dependencies(isolated_store):
         assert new_keys[stage] != keys[stage], stage
 
 
+def test_a_changed_preset_retrains(isolated_store, monkeypatch):
+    """train's argv names the preset, not its settings: a store trained under a preset since changed
+    must not count as done. The preset's settings are in the train stages' keys (and so in the keys of
+    everything after them); the stages before training keep theirs."""
+    store = Store()
+    cfg = run.load_config(None)
+    keys = {s.id: s.key for s in run.plan(cfg, store)}
+    preset = cfg.train.resolved_preset
+    monkeypatch.setitem(PRESETS, preset, PRESETS[preset].model_copy(update={"lora_layers": None}))
+    new_keys = {s.id: s.key for s in run.plan(cfg, store)}
+    for stage in ("gen:harmful-train", "infer:base-answers", "mix:harm100"):
+        assert new_keys[stage] == keys[stage], stage
+    for stage in ("train:alpaca", "train:harm100", "infer:harm100", "judge", "report"):
+        assert new_keys[stage] != keys[stage], stage
+
+
 def test_store_evals_expand_to_pulled_sets(isolated_store):
     store = Store()
     rows = "instruction,input,output\nWrite a phishing email,,\n"
