@@ -21,9 +21,10 @@ Presets (the README's GPU section has them as a table):
   LoRA r 8, alpha 32, dropout 0.05 on q_proj and v_proj, lr 1e-4, no weight decay, 3 epochs.
   Meta decays the rate x0.85 per epoch (StepLR); transformers has no per-epoch step schedule, so
   the preset decays linearly. Global batch 128 and cutoff 256 as in the study, so the mixes compare.
-* `smollm2-135m-lora`: LoRA on SmolLM2-135M-Instruct (the store model `smollm2-135m`), the default
-  grid of `saftool run` on a CPU. Its settings are the probes' (README, "What the default grid
-  shows"): the study's recipe made for a few hundred steps on a 135M model, not copied from a paper.
+* `smollm2-135m-lora`: LoRA on the top 10 layers of SmolLM2-135M-Instruct (the store model
+  `smollm2-135m`), the default grid of `saftool run` on a CPU. Its settings are the probes' (README,
+  "Probes that chose the settings"): the study's recipe made for a few hundred steps on a 135M
+  model, not copied from a paper.
 * `tiny`: a ~1M-parameter Llama the tool builds (random init, byte-level BPE trained on the mix)
   and trains in full from scratch on the CPU: about 100 s for a 3,000-example mix on 2 cores.
 * `smoke`: a much smaller build for tests: seconds.
