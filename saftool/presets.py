@@ -319,4 +319,6 @@ def resolve_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
+        if not field:  # a rule across settings (`_consistent`): its own words name them
+            raise UsageError(f"bad training settings: {first['msg'].removeprefix('Value error, ')}") from None
         raise UsageError(f"bad training setting {field}: {first['msg']}") from None

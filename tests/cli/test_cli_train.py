@@ -56,7 +56,10 @@ def test_effective_batch_that_does_not_divide(runner, isolated_store):
     assert result.stderr == "error: --effective-batch 20 is not divisible by 1 process(es) x --batch-size 16 = 16\n"
     assert Store(isolated_store).model_names() == [] and not (isolated_store / "models" / ".m.ckpt").exists()
     result = runner.invoke(app, ["train", "--mix", "m", "--preset", "smoke", "--system", "Be safe."])
-    assert result.exit_code == 2 and "a system message needs template chat" in result.stderr
+    assert result.exit_code == 2 and result.stderr == "error: bad training settings: a system message needs template chat\n"
+    result = runner.invoke(app, ["train", "--mix", "m", "--preset", "smoke", "--lora-layers", "1"])
+    assert result.exit_code == 2 and result.stderr == "error: bad training settings: lora_layers needs method lora or qlora\n"
+    assert Store(isolated_store).model_names() == []
 
 
 def test_target_modules_the_architecture_lacks(runner, isolated_store, tmp_path):
