@@ -5,7 +5,7 @@ asks for and the stages it depends on. Executors (`saftool.run.local`, `.slurm`,
 argv; `--dry-run` prints them, so the printed plan and what `run` does cannot drift apart.
 
 Each stage has a key: the hash of its argv and of the keys of the stages it depends on (a training's
-also of its preset's settings, which its argv only names); a stage is skipped when its finished
+also of the settings it starts from, which its argv only names); a stage is skipped when its finished
 record holds that key and its outputs exist (`saftool.run.executor`).
 """
 
@@ -171,10 +171,12 @@ class TrainSection(
         return preset.base_model if preset is not None else None
 
     @property
-    def preset_settings(self) -> dict | None:
-        """The settings of the preset train is given (None without one)."""
-        preset = self._preset
-        return preset.model_dump(mode="json") if preset is not None else None
+    def starting_settings(self):
+        """The settings train starts from before `extra_args`: its preset's, or for a base model named
+        without one the real-model defaults (`presets.resolve_config`, train's own rule)."""
+        from saftool.presets import resolve_config
+
+        return resolve_config(self.resolved_preset, base_model=self.resolved_base_model)
 
     @property
     def _preset(self):
@@ -189,9 +191,7 @@ class TrainSection(
     @property
     def device(self) -> str:
         """The device train is told: `--device` in `extra_args`, else its preset's, as train settles them."""
-        from saftool.presets import resolve_config
-
-        return self._flag("--device") or resolve_config(self.resolved_preset, base_model=self.resolved_base_model).device
+        return self._flag("--device") or self.starting_settings.device
 
     @property
     def prompt_format(self) -> dict[str, str | None]:
@@ -489,8 +489,8 @@ class Stage:
     deps: list[str] = field(default_factory=list)
     weight: float = 1.0  # rough relative cost, for the overall bar's time-left estimate
     key: str = ""
-    # what the argv names without spelling out (a training preset's settings): part of the key, so a
-    # store trained under a preset since changed trains again
+    # what the argv names without spelling out (the settings a training starts from): part of the
+    # key, so a store trained under a preset (or real-model defaults) since changed trains again
     settings: dict | None = None
     resources: StageResources = StageResources(1, 0, None, None)
     own_process: bool = False  # loads a real model: gets a fresh process (and with it the whole GPU)
@@ -599,7 +599,8 @@ def plan(config: RunConfig, store: Store) -> list[Stage]:
         train_argv = ["train", *to_argv(job), *config.train.extra_args]
         stages.append(
             Stage(f"train:{model.name}", train_argv, [store.model_dir(model.name) / "train_run.json"],
-                  deps=[f"mix:{model.mix}", *pulled], weight=20, settings=config.train.preset_settings)
+                  deps=[f"mix:{model.mix}", *pulled], weight=20,
+                  settings=config.train.starting_settings.model_dump(mode="json"))
         )
         job = InferJob(model=model.name, eval_sets=",".join(eval_sets), backend=config.infer.backend,
                        max_new_tokens=config.infer.max_new_tokens, template=config.infer.template or None,
