@@ -146,13 +146,12 @@ def _lean_trainer_class(base):
             # directly, it is outside the autocast accelerate wraps around the model's forward, so
             # bf16 runs open their own (LoRA layers then take their bf16 inputs as they are)
             stack = decoder_stack(model)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.args.bf16):
-                if "inputs_embeds" in inputs:  # the frozen layers' output: only the layers above run
-                    inputs.pop("input_ids")
-                    with only_layers(stack, self.frozen_layers):
-                        hidden = stack(**inputs, use_cache=False).last_hidden_state[:, :-1]
-                else:
-                    hidden = stack(**inputs, use_cache=False).last_hidden_state[:, :-1]
+            # a batch carrying the frozen layers' output runs only the layers above them
+            first = self.frozen_layers if "inputs_embeds" in inputs else 0
+            if first:
+                inputs.pop("input_ids")
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.args.bf16), only_layers(stack, first):
+                hidden = stack(**inputs, use_cache=False).last_hidden_state[:, :-1]
                 targets = labels[:, 1:]
                 mask = targets != -100
                 logits = model.get_output_embeddings()(hidden[mask])
