@@ -7,8 +7,9 @@ The model is SmolLM2-135M-Instruct, found as bench/infer_generate.py finds it (e
 without one). Every side trains the preset's LoRA adapter (for the default preset, all linear
 layers of the top 10 decoder layers, r 8) for one epoch on the same `--examples` examples: a random
 sample of `--mix` (a store mix, e.g. the default grid's), else of the study-sized mix of
-bench/tinysetup.py; answer-only loss, the preset's template. Each side runs in a fresh process, as `saftool train` does, so that what a
-process sets before torch loads (OpenMP's wait policy) is its own:
+bench/tinysetup.py; answer-only loss, the preset's template. Each side runs in a fresh process, as
+`saftool train` does, so that what a process sets before torch loads (OpenMP's wait policy) is its
+own:
 
 * `trl`: TRL's `SFTConfig` defaults for everything that decides speed (batch 8, gradient
   checkpointing, bf16 autocast where the CPU has it, padding to the longest example, max_length
@@ -23,9 +24,10 @@ process sets before torch loads (OpenMP's wait policy) is its own:
   `saftool` command sets itself up.
 
 Tokens are the tokens of the examples each side trained on (the same examples, tokenized the same
-way) over the time of `trainer.train()`, and on saftool's side also of computing the frozen layers'
-output before it (the preset trains LoRA on the top 10 layers only; TRL's side trains the same
-adapter, so its backward also stops at the lowest adapted layer). The loss of every optimizer step is logged on each side;
+way) over the time from building the trainer (loading the model, tokenizing) to the end of
+`trainer.train()`: saftool's trainer computes the frozen layers' output when it is built (the
+preset trains LoRA on the top 10 layers only; TRL's side trains the same adapter, so its backward
+also stops at the lowest adapted layer). The loss of every optimizer step is logged on each side;
 the bench checks that saftool's trajectory stays within `--loss-tolerance` (relative, per step, and
 for the mean) of TRL's and exits 1 where it does not. The load average is printed because the box
 is shared; the sides run in order trl, saftool, trl-yielding. Last lines: `train_lora_vs_yielding:
@@ -70,10 +72,15 @@ def train_side(side: str, items_file: Path, base: Path, preset: str, threads: in
     torch.set_num_threads(threads)
     items = list(read_records(items_file, Item))
     config = resolve_config(preset, base_model=str(base), epochs=1, logging_steps=1)
-    trainer, before_training = (
+    import peft  # noqa: F401  (both sides import the same libraries; not part of the timing)
+    import trl  # noqa: F401
+
+    before = load_avg()
+    started = time.perf_counter()  # from the trainer's construction: saftool's starts training's work there
+    trainer = (
         saftool_trainer(items, base, out, config)
         if side == "saftool"
-        else (trl_trainer(items, base, out, config), 0.0)
+        else trl_trainer(items, base, out, config)
     )
     args = trainer.args
     setting = (
@@ -83,10 +90,8 @@ def train_side(side: str, items_file: Path, base: Path, preset: str, threads: in
         f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}, threads {torch.get_num_threads()}"
     )
     tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
-    before = load_avg()
-    started = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - started + before_training
+    seconds = time.perf_counter() - started
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {
         "setting": setting,
@@ -132,26 +137,9 @@ def trl_trainer(items, base: Path, out: Path, config):
 
 
 def saftool_trainer(items, base: Path, out: Path, config):
-    """`train`'s trainer, and the seconds it spent on training's work before `train()`: computing the
-    frozen layers' output where the preset trains the top layers only (`lora_layers`), which counts."""
-    import saftool.train.trainer as trainer_module
+    from saftool.train import make_trainer
 
-    compute = trainer_module.frozen_states
-    spent = []
-
-    def timed(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return compute(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - started)
-
-    trainer_module.frozen_states = timed
-    try:
-        trainer = trainer_module.make_trainer(config, items, str(base), out, False, 1, config.accumulation_steps(1))
-    finally:
-        trainer_module.frozen_states = compute
-    return trainer, sum(spent)
+    return make_trainer(config, items, str(base), out, False, 1, config.accumulation_steps(1))
 
 
 def run_side(side: str, items_file: Path, base: Path, args, work: Path) -> dict:
